@@ -1,0 +1,190 @@
+// Package backend declares the storage contract of ticketq: the small,
+// batch-first set of operations that the root package needs from a job store.
+// The bbolt WAL (package wal) implements it today; a replicated PostgreSQL
+// backend can implement it later, and package backendtest is the one
+// conformance suite that keeps every implementation equal.
+//
+// # Rules every implementation follows
+//
+//   - Every mutating call is all-or-nothing per item it names and durable when
+//     it returns without error. Append is all-or-nothing for the whole batch.
+//   - When the outcome of a write is unknown (the caller's context ended while
+//     the write was in flight, or the commit failed), the error wraps
+//     job.ErrUnknownOutcome. Callers retry submits with their idempotency key.
+//   - A mutation that the current state forbids returns an error wrapping
+//     job.ErrConflict and changes nothing.
+//   - The Notify hint of Config is called after changes are durable; it is a
+//     wake-up hint only, and correctness never depends on it being called.
+//   - No storage type (bbolt, pgx) appears in this contract.
+package backend
+
+import (
+	"context"
+	"time"
+
+	"github.com/ticketq/ticketq/job"
+)
+
+// Backend is the storage contract. See the package documentation for the
+// rules that apply to every method.
+type Backend interface {
+	// Append stores a batch of new jobs for one queue in one durable write.
+	// Jobs whose idempotency key is already known in the queue (or earlier in
+	// the same batch) are not stored again: their receipt names the original
+	// ticket with Duplicate set. If storing the new jobs would take the queue's
+	// queued count above MaxQueued (> 0), nothing is stored and the error wraps
+	// job.ErrQueueFull.
+	Append(ctx context.Context, req AppendRequest) ([]job.Receipt, error)
+
+	// Claim moves up to Max due jobs of a queue from queued to running, in
+	// priority order (higher first), then run-at, then ticket. Each claimed
+	// job's Attempt is incremented and it gets a fresh, unguessable Lease. A
+	// paused queue yields nothing. NextRunAt reports when the earliest job that
+	// is not yet due will be (zero if none), so a caller can sleep until then.
+	Claim(ctx context.Context, req ClaimRequest) (ClaimResult, error)
+
+	// Settle records the end of runs. Each settlement applies only if the job
+	// is still running under the given lease; otherwise its slot in the
+	// returned slice holds an error wrapping job.ErrLeaseMismatch (or
+	// job.ErrNotFound) and that job is unchanged. The other settlements apply.
+	Settle(ctx context.Context, s []Settlement) ([]error, error)
+
+	// Requeue puts running jobs back to queued because their run was cut
+	// short (crash, shutdown): Interrupted is incremented, the reason is kept
+	// in the job's error history, and the job is due at once. The per-item
+	// errors follow the rules of Settle.
+	Requeue(ctx context.Context, r []Requeue) ([]error, error)
+
+	// Cancel makes a queued or running job canceled and returns the job and
+	// the state it was in. A final job answers job.ErrAlreadyFinal.
+	Cancel(ctx context.Context, t job.Ticket) (prev job.State, j *job.Job, err error)
+
+	// Retry puts a dead or canceled job back to queued with a fresh attempt
+	// budget, due at once. Other states answer job.ErrNotRetryable.
+	Retry(ctx context.Context, t job.Ticket) (*job.Job, error)
+
+	// SetPaused pauses or resumes a queue, creating it if needed. A paused
+	// queue keeps accepting jobs but Claim yields none from it.
+	SetPaused(ctx context.Context, queue string, paused bool) error
+
+	// Get returns one job, or an error wrapping job.ErrNotFound.
+	Get(ctx context.Context, t job.Ticket) (*job.Job, error)
+
+	// List returns a queue's jobs in ticket order, after req.After, optionally
+	// only those in one state.
+	List(ctx context.Context, req ListRequest) (ListResult, error)
+
+	// Stats describes one queue, or returns an error wrapping job.ErrNotFound.
+	Stats(ctx context.Context, queue string) (job.QueueStats, error)
+
+	// Queues lists every queue the store knows, in name order.
+	Queues(ctx context.Context) ([]string, error)
+
+	// Running lists a queue's running jobs in ticket order after the given
+	// ticket. Recovery pages through it; its cost is proportional to the
+	// running jobs, not to the history.
+	Running(ctx context.Context, queue string, after job.Ticket, limit int) ([]*job.Job, error)
+
+	// RebuildCounts recomputes the counters of the unfinished states from the
+	// indexes, in time proportional to the unfinished jobs, and returns how
+	// many counters had to be corrected.
+	RebuildCounts(ctx context.Context) (corrected int, err error)
+
+	// Purge deletes up to Limit jobs that reached State before the given time
+	// (oldest first), with their index entries and idempotency keys, and
+	// returns how many it deleted.
+	Purge(ctx context.Context, req PurgeRequest) (int, error)
+
+	// Close releases the store. Calls after Close return job.ErrClosed.
+	Close() error
+}
+
+// Config is what the root package hands to any backend's constructor.
+type Config struct {
+	// Clock tells the time for run-at, timestamps and retention.
+	Clock job.Clock
+	// Notify, if set, is called after changes are durable, with the jobs whose
+	// state changed. It must not block and must not call back into the backend.
+	Notify func([]Change)
+}
+
+// Change tells Notify that a job entered a state.
+type Change struct {
+	Queue  string
+	Ticket job.Ticket
+	State  job.State
+}
+
+// AppendRequest is a batch of submissions to one queue.
+type AppendRequest struct {
+	Queue string
+	// Jobs must already carry their resolved MaxAttempts and Timeout.
+	Jobs []job.Submission
+	// MaxQueued limits the queue's queued jobs; 0 means no limit.
+	MaxQueued int
+}
+
+// ClaimRequest asks for due jobs of one queue.
+type ClaimRequest struct {
+	Queue string
+	Max   int
+}
+
+// ClaimResult holds the claimed jobs, each in state running.
+type ClaimResult struct {
+	Jobs []*job.Job
+	// NextRunAt is when the earliest queued job that is not yet due becomes
+	// due; zero when there is none (or the queue is paused).
+	NextRunAt time.Time
+}
+
+// Outcome is how a run ended.
+type Outcome uint8
+
+// The outcomes of Settlement.
+const (
+	// Succeeded makes the job final with its result.
+	Succeeded Outcome = iota + 1
+	// Retry records a failed attempt and queues the job again at RetryAt.
+	Retry
+	// Dead records a failed attempt and makes the job final.
+	Dead
+)
+
+// Settlement reports the end of one run.
+type Settlement struct {
+	Ticket  job.Ticket
+	Lease   string
+	Outcome Outcome
+	Result  []byte    // Succeeded
+	Error   string    // Retry, Dead
+	RetryAt time.Time // Retry
+}
+
+// Requeue names an interrupted run.
+type Requeue struct {
+	Ticket job.Ticket
+	Lease  string
+	Reason string
+}
+
+// ListRequest selects a page of a queue's jobs.
+type ListRequest struct {
+	Queue string
+	State job.State // 0 means every state
+	After job.Ticket
+	Limit int
+}
+
+// ListResult is one page; Next is the cursor of the following page, or 0.
+type ListResult struct {
+	Jobs []*job.Job
+	Next job.Ticket
+}
+
+// PurgeRequest selects finished jobs to delete.
+type PurgeRequest struct {
+	State  job.State // a final state
+	Before time.Time
+	Limit  int
+}

@@ -1,0 +1,165 @@
+package backendtest
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ticketq/ticketq/backend"
+	"github.com/ticketq/ticketq/job"
+)
+
+// Ensure that an appended job is stored with every field it was given.
+func testAppendSingle(t *testing.T, tb *bundle) {
+	runAt := tb.clock.Now().Add(time.Minute)
+	r := tb.submit(t, "mail", job.Submission{
+		Payload: []byte(`{"to":"a@b"}`), IdempotencyKey: "k1", Priority: 7,
+		MaxAttempts: 4, Timeout: 9 * time.Second, RunAt: runAt,
+	})
+	if r[0].Ticket == 0 || r[0].State != job.Queued || r[0].Duplicate {
+		t.Fatalf("receipt = %+v", r[0])
+	}
+	j := tb.get(t, r[0].Ticket)
+	switch {
+	case j.Queue != "mail", j.State != job.Queued, !bytes.Equal(j.Payload, []byte(`{"to":"a@b"}`)),
+		j.IdempotencyKey != "k1", j.Priority != 7, j.MaxAttempts != 4, j.Timeout != 9*time.Second,
+		!j.RunAt.Equal(runAt), !j.CreatedAt.Equal(tb.clock.Now()), j.Attempt != 0, j.Lease != "":
+		t.Fatalf("stored job = %+v", j)
+	}
+	wantCounts(t, tb.counts(t, "mail"), map[job.State]int{job.Queued: 1})
+}
+
+// Ensure that tickets grow in arrival order across batches.
+func testAppendArrivalOrder(t *testing.T, tb *bundle) {
+	a := tb.submit(t, "q", job.Submission{}, job.Submission{})
+	b := tb.submit(t, "other", job.Submission{})
+	c := tb.submit(t, "q", job.Submission{})
+	all := append(append(tickets(a), tickets(b)...), tickets(c)...)
+	for i := 1; i < len(all); i++ {
+		if all[i] <= all[i-1] {
+			t.Fatalf("tickets %v are not increasing", all)
+		}
+	}
+}
+
+// Ensure that a repeated idempotency key returns the first ticket, stores
+// nothing, and is scoped to its queue.
+func testAppendIdempotent(t *testing.T, tb *bundle) {
+	first := tb.submit(t, "q", job.Submission{IdempotencyKey: "order-1", Payload: []byte(`1`)})
+	again := tb.submit(t, "q", job.Submission{IdempotencyKey: "order-1", Payload: []byte(`2`)})
+	if again[0].Ticket != first[0].Ticket || !again[0].Duplicate || again[0].State != job.Queued {
+		t.Fatalf("repeat receipt = %+v, first = %+v", again[0], first[0])
+	}
+	if j := tb.get(t, first[0].Ticket); string(j.Payload) != "1" {
+		t.Fatalf("payload changed to %s", j.Payload)
+	}
+	wantCounts(t, tb.counts(t, "q"), map[job.State]int{job.Queued: 1})
+	other := tb.submit(t, "q2", job.Submission{IdempotencyKey: "order-1"})
+	if other[0].Duplicate || other[0].Ticket == first[0].Ticket {
+		t.Fatalf("key leaked across queues: %+v", other[0])
+	}
+	// The receipt of a duplicate reports the original's current state.
+	res := tb.claim(t, "q", 1)
+	tb.settle(t, backend.Settlement{Ticket: res.Jobs[0].Ticket, Lease: res.Jobs[0].Lease, Outcome: backend.Succeeded})
+	late := tb.submit(t, "q", job.Submission{IdempotencyKey: "order-1"})
+	if late[0].State != job.Succeeded || !late[0].Duplicate {
+		t.Fatalf("receipt after success = %+v", late[0])
+	}
+}
+
+// Ensure that a key repeated inside one batch stores one job.
+func testAppendIdempotentWithinBatch(t *testing.T, tb *bundle) {
+	r := tb.submit(t, "q", job.Submission{IdempotencyKey: "x"}, job.Submission{}, job.Submission{IdempotencyKey: "x"})
+	if r[0].Duplicate || r[2].Ticket != r[0].Ticket || !r[2].Duplicate || r[1].Ticket == r[0].Ticket {
+		t.Fatalf("receipts = %+v", r)
+	}
+	wantCounts(t, tb.counts(t, "q"), map[job.State]int{job.Queued: 2})
+}
+
+// Ensure that a batch that would exceed MaxQueued is refused whole.
+func testAppendQueueFull(t *testing.T, tb *bundle) {
+	req := backend.AppendRequest{Queue: "q", MaxQueued: 3, Jobs: []job.Submission{{MaxAttempts: 1}, {MaxAttempts: 1}}}
+	if _, err := tb.b.Append(tb.ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	_, err := tb.b.Append(tb.ctx, req)
+	wantErr(t, err, job.ErrQueueFull)
+	wantCounts(t, tb.counts(t, "q"), map[job.State]int{job.Queued: 2})
+	// Duplicates take no room: a batch of known keys passes a full queue.
+	keyed := backend.AppendRequest{Queue: "q", MaxQueued: 3, Jobs: []job.Submission{{MaxAttempts: 1, IdempotencyKey: "a"}}}
+	if _, err := tb.b.Append(tb.ctx, keyed); err != nil {
+		t.Fatal(err)
+	}
+	r, err := tb.b.Append(tb.ctx, keyed)
+	if err != nil || !r[0].Duplicate {
+		t.Fatalf("duplicate on a full queue: %+v, %v", r, err)
+	}
+	// A refused append to an unknown queue does not create it.
+	_, err = tb.b.Append(tb.ctx, backend.AppendRequest{Queue: "new", MaxQueued: 1, Jobs: []job.Submission{{MaxAttempts: 1}, {MaxAttempts: 1}}})
+	wantErr(t, err, job.ErrQueueFull)
+	if _, err := tb.b.Stats(tb.ctx, "new"); !errorsIs(err, job.ErrNotFound) {
+		t.Fatalf("refused append created the queue: %v", err)
+	}
+}
+
+// Ensure that invalid input is refused and changes nothing.
+func testAppendInvalid(t *testing.T, tb *bundle) {
+	tb.submit(t, "q", job.Submission{})
+	cases := []backend.AppendRequest{
+		{Queue: "", Jobs: []job.Submission{{MaxAttempts: 1}}},
+		{Queue: "bad/name", Jobs: []job.Submission{{MaxAttempts: 1}}},
+		{Queue: "q", Jobs: nil},
+		{Queue: "q", Jobs: []job.Submission{{MaxAttempts: 1}, {MaxAttempts: 1, Priority: job.MaxPriority + 1}}},
+		{Queue: "q", Jobs: []job.Submission{{MaxAttempts: 0}}},
+		{Queue: "q", Jobs: []job.Submission{{MaxAttempts: 1, RunAt: tb.clock.Now().Add(job.MaxDelay + time.Hour)}}},
+	}
+	for i, req := range cases {
+		_, err := tb.b.Append(tb.ctx, req)
+		if !errorsIs(err, job.ErrInvalid) {
+			t.Fatalf("case %d: error = %v, want ErrInvalid", i, err)
+		}
+	}
+	wantCounts(t, tb.counts(t, "q"), map[job.State]int{job.Queued: 1})
+	names, err := tb.b.Queues(tb.ctx)
+	if err != nil || len(names) != 1 {
+		t.Fatalf("queues = %v, %v", names, err)
+	}
+}
+
+// Ensure that concurrent appends each get distinct tickets.
+func testAppendConcurrent(t *testing.T, tb *bundle) {
+	const writers, each = 16, 20
+	var mu sync.Mutex
+	seen := map[job.Ticket]bool{}
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				r, err := tb.b.Append(tb.ctx, backend.AppendRequest{Queue: "q", Jobs: []job.Submission{
+					{MaxAttempts: 1, IdempotencyKey: fmt.Sprintf("%d-%d", w, i)},
+				}})
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				seen[r[0].Ticket] = true
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(seen) != writers*each {
+		t.Fatalf("%d distinct tickets, want %d", len(seen), writers*each)
+	}
+	wantCounts(t, tb.counts(t, "q"), map[job.State]int{job.Queued: writers * each})
+}

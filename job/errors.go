@@ -1,0 +1,89 @@
+package job
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors returned by every layer. Callers match them with errors.Is; the HTTP
+// API maps each to one status code in one place (httpapi/errors.go).
+var (
+	// ErrInvalid reports input that can never succeed as given: a malformed
+	// ticket, an out-of-range priority, an unknown state. Nothing was changed.
+	ErrInvalid = errors.New("invalid input")
+
+	// ErrNotFound reports an unknown ticket or queue. Nothing was changed.
+	ErrNotFound = errors.New("not found")
+
+	// ErrConflict reports an operation that the job's current state does not
+	// allow. Nothing was changed. The more specific errors below wrap it.
+	ErrConflict = errors.New("conflict")
+
+	// ErrAlreadyFinal reports a cancel of a job that is already final.
+	ErrAlreadyFinal = fmt.Errorf("%w: job is already final", ErrConflict)
+
+	// ErrNotRetryable reports a manual retry of a job that is not dead or canceled.
+	ErrNotRetryable = fmt.Errorf("%w: only dead or canceled jobs can be retried", ErrConflict)
+
+	// ErrLeaseMismatch reports a check-off whose fencing token does not match the
+	// job's current run: the job was canceled, retried or re-run meanwhile.
+	ErrLeaseMismatch = fmt.Errorf("%w: the job is no longer held by this run", ErrConflict)
+
+	// ErrQueueFull reports a submit refused because the queue holds its configured
+	// maximum of queued jobs. Nothing was stored; retry later.
+	ErrQueueFull = errors.New("queue is full")
+
+	// ErrClosed reports a call on a queue that is shutting down or closed.
+	ErrClosed = errors.New("queue is closed")
+
+	// ErrUnknownOutcome reports a write whose result is unknown: the caller gave
+	// up waiting, or the disk failed during the commit. The operation may or may
+	// not be durable; a submit should be retried with the same idempotency key.
+	ErrUnknownOutcome = errors.New("outcome unknown")
+
+	// ErrStoreFailed reports that the store failed a commit and stopped taking
+	// writes (fail-stop): after a failed fsync the state on disk is unknown, so
+	// the process must restart and recover from what is really on disk.
+	ErrStoreFailed = errors.New("store failed")
+)
+
+// PermanentError marks a handler error that must not be retried: the job
+// goes straight to dead whatever attempts remain. Build one with Permanent.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return "permanent: " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err so that the attempt is not retried.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &PermanentError{Err: err}
+}
+
+// RetryAfterError asks for the next attempt no earlier than After from now
+// (a webhook's Retry-After), instead of the queue's backoff. It still consumes
+// an attempt. Build one with RetryAfter.
+type RetryAfterError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%s (retry after %s)", e.Err.Error(), e.After)
+}
+
+// Unwrap returns the underlying error.
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryAfter wraps err with the delay the next attempt must wait.
+func RetryAfter(d time.Duration, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &RetryAfterError{After: d, Err: err}
+}

@@ -1,0 +1,102 @@
+package job
+
+import (
+	"context"
+	"time"
+)
+
+// Job is one stored job: what was submitted and everything that happened to it.
+// A *Job handed to a Handler is the handler's own copy.
+type Job struct {
+	Ticket         Ticket
+	Queue          string
+	State          State
+	Payload        []byte
+	IdempotencyKey string
+	Priority       int
+
+	// Attempt counts the runs started, including runs cut short by a crash
+	// or shutdown; a handler sees it as the attempt number (1 on the first run).
+	Attempt int
+	// Interrupted counts the runs cut short by a crash or a shutdown. They do
+	// not consume MaxAttempts: a crash is not the job's failure.
+	Interrupted int
+	// MaxAttempts is the number of failed runs after which the job is dead.
+	MaxAttempts int
+	// Timeout bounds one run; the handler's context is canceled after it.
+	Timeout time.Duration
+
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	RunAt      time.Time // not before this time (delay, run_at, backoff)
+	StartedAt  time.Time // start of the latest run; zero before the first
+	FinishedAt time.Time // zero until the job is final
+
+	LastError string
+	Result    []byte
+	// Errors keeps the most recent failed or interrupted runs, oldest first,
+	// at most MaxErrorHistory of them.
+	Errors []AttemptError
+
+	// Lease is the fencing token of the current run. A check-off must present
+	// it, so that a run that was canceled, retried or recovered meanwhile cannot
+	// overwrite the newer state.
+	Lease string
+}
+
+// Failures is the number of runs that consumed the attempt budget.
+func (j *Job) Failures() int { return j.Attempt - j.Interrupted }
+
+// AttemptError records why one run did not succeed.
+type AttemptError struct {
+	Attempt int
+	At      time.Time
+	Error   string
+}
+
+// Handler runs one job. It returns the result to keep (may be nil) or an
+// error: a plain error is a failed attempt that is retried with backoff,
+// Permanent(err) kills the job at once and RetryAfter(d, err) sets the delay.
+// The context is canceled on timeout, on cancel of the job and at shutdown;
+// a handler that ignores it delays shutdown until the grace period ends.
+type Handler func(ctx context.Context, j *Job) (result []byte, err error)
+
+// Submission is one job to submit.
+type Submission struct {
+	// Payload is the job's input, opaque to ticketq (the HTTP API stores JSON).
+	Payload []byte
+	// IdempotencyKey makes retries of a submit safe: a second submit with the
+	// same key to the same queue returns the first ticket and changes nothing,
+	// for as long as the first job is retained.
+	IdempotencyKey string
+	// RunAt delays the first run until this time; zero means now.
+	RunAt time.Time
+	// Priority orders ready jobs of one queue: higher runs first. Range
+	// MinPriority..MaxPriority, default 0.
+	Priority int
+	// MaxAttempts overrides the queue's setting when > 0.
+	MaxAttempts int
+	// Timeout overrides the queue's per-run timeout when > 0.
+	Timeout time.Duration
+}
+
+// Receipt answers one submission.
+type Receipt struct {
+	Ticket Ticket
+	State  State
+	// Duplicate is true when the idempotency key was already known: Ticket is
+	// the original job's and nothing was stored.
+	Duplicate bool
+}
+
+// QueueStats describes one queue.
+type QueueStats struct {
+	Queue  string
+	Paused bool
+	// Counts holds the number of stored jobs per state (finished jobs count
+	// until retention purges them).
+	Counts map[State]int
+	// OldestReadyAt is the run-at time of the longest-waiting job that is due
+	// (zero when none is waiting).
+	OldestReadyAt time.Time
+}

@@ -1,0 +1,277 @@
+package wal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/ticketq/ticketq/backend"
+	"github.com/ticketq/ticketq/job"
+)
+
+// An op is one caller's write. fn runs inside the shared transaction; it
+// reports its answer to the caller through its own closure and through
+// o.answer, and returns an error only when it may have written partial state
+// (the whole transaction is then rolled back and fn is run again alone).
+// fn may run more than once, so it must reset whatever it reports.
+type op struct {
+	fn     func(w *wtx) error
+	answer error
+	done   chan error
+}
+
+// errAbort rolls back a transaction whose batch contained a failing op.
+var errAbort = errors.New("wal: abort batch")
+
+// do hands fn to the committer and waits until it is durable. If ctx ends
+// before the committer took the op, nothing was written; if it ends after,
+// the outcome is unknown.
+func (l *Log) do(ctx context.Context, fn func(w *wtx) error) error {
+	if err := l.Err(); err != nil {
+		return err
+	}
+	o := &op{fn: fn, done: make(chan error, 1)}
+	select {
+	case l.ops <- o:
+	case <-l.closing:
+		return job.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-o.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: stopped waiting for the commit: %v", job.ErrUnknownOutcome, ctx.Err())
+	}
+}
+
+// loop is the committer, the single goroutine that writes to bbolt. A single
+// writer is what makes group commit possible: while one transaction is being
+// fsynced, callers queue up on l.ops, and the next transaction takes all of
+// them at once, so many acks share one fsync without any fixed delay. An idle
+// log commits a lone op immediately.
+//
+// l.ops is unbuffered so that an op is either taken by this loop (and will be
+// answered) or refused by the closing case in do; none can be stranded.
+func (l *Log) loop() {
+	defer close(l.done)
+	batch := make([]*op, 0, l.maxOps)
+	for {
+		select {
+		case o := <-l.ops:
+			batch = append(batch[:0], o)
+		case <-l.closing:
+			return
+		}
+	drain:
+		for len(batch) < l.maxOps {
+			select {
+			case o := <-l.ops:
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		l.commit(batch)
+		clear(batch)
+	}
+}
+
+// commit writes a batch in one transaction and answers every op. An op that
+// fails is taken out and answered on its own (bbolt's Batch does the same),
+// so one bad op cannot fail its neighbours.
+func (l *Log) commit(batch []*op) {
+	for len(batch) > 0 {
+		if err := l.Err(); err != nil {
+			for _, o := range batch {
+				o.done <- err
+			}
+			return
+		}
+		failed, changes, err := l.run(batch)
+		if failed >= 0 {
+			solo := batch[failed]
+			batch = append(batch[:failed:failed], batch[failed+1:]...)
+			l.commitSolo(solo)
+			continue
+		}
+		if err != nil {
+			l.fail(err)
+			for _, o := range batch {
+				o.done <- fmt.Errorf("%w: %w: %v", job.ErrUnknownOutcome, job.ErrStoreFailed, err)
+			}
+			return
+		}
+		l.commits.Add(1)
+		l.opsDone.Add(uint64(len(batch)))
+		if l.notify != nil && len(changes) > 0 {
+			l.notify(changes)
+		}
+		for _, o := range batch {
+			o.done <- o.answer
+		}
+		return
+	}
+}
+
+// commitSolo runs one op that failed inside a batch in a transaction of its
+// own; whatever it returns now is its answer.
+func (l *Log) commitSolo(o *op) {
+	failed, changes, err := l.run([]*op{o})
+	switch {
+	case failed == 0:
+		o.done <- err
+	case err != nil:
+		l.fail(err)
+		o.done <- fmt.Errorf("%w: %w: %v", job.ErrUnknownOutcome, job.ErrStoreFailed, err)
+	default:
+		l.commits.Add(1)
+		l.opsDone.Add(1)
+		if l.notify != nil && len(changes) > 0 {
+			l.notify(changes)
+		}
+		o.done <- o.answer
+	}
+}
+
+// run executes ops in one Update. It returns the index of the first op that
+// failed (with that op's error in err and nothing committed), or -1 with the
+// changes made and the commit's own error.
+func (l *Log) run(ops []*op) (failed int, changes []backend.Change, err error) {
+	failed = -1
+	var opErr error
+	err = l.db.Update(func(tx *bolt.Tx) error {
+		w, err := newWtx(l, tx)
+		if err != nil {
+			return err
+		}
+		for i, o := range ops {
+			o.answer, w.current = nil, o
+			if err := safely(o.fn, w); err != nil {
+				failed, opErr = i, err
+				return errAbort
+			}
+		}
+		// Step: write the per-queue counters touched by the batch.
+		if err := w.flush(); err != nil {
+			return err
+		}
+		changes = w.changes
+		// Step: returning nil commits: bbolt writes the dirty pages, fsyncs
+		// them, writes the meta page and fsyncs again before Update returns.
+		return nil
+	})
+	if failed >= 0 {
+		return failed, nil, opErr
+	}
+	return -1, changes, err
+}
+
+// safely runs fn, turning a panic into an error so that a bug in one op
+// cannot take the committer (and every waiting caller) down.
+func safely(fn func(*wtx) error, w *wtx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("wal: panic in operation: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return fn(w)
+}
+
+// fail stops the log after a failed commit. The transaction was rolled back
+// in memory, but a failed fsync leaves the file's state unknown, so no later
+// write may build on it: the process must restart and recover from the file.
+func (l *Log) fail(err error) {
+	err = fmt.Errorf("%w: commit to %s failed: %v", job.ErrStoreFailed, l.path, err)
+	if l.failure.CompareAndSwap(nil, &err) {
+		l.log.Error().Err(err).Msg("commit failed; the log refuses further writes until restart")
+	}
+}
+
+// wtx is the state of one write transaction shared by the ops of a batch.
+type wtx struct {
+	l        *Log
+	tx       *bolt.Tx
+	now      time.Time
+	jobs     *bolt.Bucket
+	queues   *bolt.Bucket
+	finished *bolt.Bucket
+	cache    map[string]*queueTx
+	changes  []backend.Change
+	current  *op
+}
+
+func newWtx(l *Log, tx *bolt.Tx) (*wtx, error) {
+	w := &wtx{
+		l: l, tx: tx, now: l.clock.Now(),
+		jobs:     tx.Bucket(bucketJobs),
+		queues:   tx.Bucket(bucketQueues),
+		finished: tx.Bucket(bucketFinished),
+		cache:    make(map[string]*queueTx),
+	}
+	if w.jobs == nil || w.queues == nil || w.finished == nil {
+		return nil, fmt.Errorf("%w: top-level bucket missing", ErrCorrupt)
+	}
+	return w, nil
+}
+
+// queue returns the named queue's buckets, creating the queue when create is
+// set; it returns nil, nil for an unknown queue otherwise.
+func (w *wtx) queue(name string, create bool) (*queueTx, error) {
+	if q, ok := w.cache[name]; ok {
+		return q, nil
+	}
+	q, err := openQueue(w.queues, name)
+	if err != nil {
+		return nil, err
+	}
+	if q == nil && create {
+		if q, err = createQueue(w.queues, name); err != nil {
+			return nil, err
+		}
+	}
+	if q != nil {
+		w.cache[name] = q
+	}
+	return q, nil
+}
+
+// load reads one job and its queue. It answers job.ErrNotFound for an
+// unknown ticket.
+func (w *wtx) load(t job.Ticket) (*job.Job, *queueTx, error) {
+	v := w.jobs.Get(ticketKey(t))
+	if v == nil {
+		return nil, nil, fmt.Errorf("%w: ticket %s", job.ErrNotFound, t)
+	}
+	j, err := decodeRecord(v)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ticket %s: %w", t, err)
+	}
+	q, err := w.queue(j.Queue, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if q == nil {
+		return nil, nil, fmt.Errorf("%w: ticket %s names queue %q which has no buckets", ErrCorrupt, t, j.Queue)
+	}
+	return j, q, nil
+}
+
+// flush writes the meta of every queue the batch touched.
+func (w *wtx) flush() error {
+	for _, q := range w.cache {
+		if !q.dirty {
+			continue
+		}
+		if err := q.b.Put(keyQueueMeta, q.meta.encode()); err != nil {
+			return fmt.Errorf("write meta of queue %q: %w", q.name, err)
+		}
+		q.dirty = false
+	}
+	return nil
+}

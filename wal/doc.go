@@ -1,0 +1,33 @@
+// Package wal is ticketq's job log on bbolt: one file, ticketq.db, in the
+// data directory. It implements backend.Backend.
+//
+// # Layout
+//
+//	meta/format                     format version (uint32); a newer one is refused
+//	jobs/<ticket>                   the job record (record.go), ticket = bucket sequence,
+//	                                big-endian, so keys sort in arrival order
+//	queues/<name>/m                 paused flag + stored jobs per state (index.go)
+//	queues/<name>/ready/<p|at|t>    queued jobs by priority, run-at, ticket: "next ready jobs"
+//	queues/<name>/s<state>/<t>      jobs per state by ticket: listing, "running at crash time"
+//	queues/<name>/idem/<key>        idempotency key → ticket
+//	finished/<state|at|t>           final jobs by state and finish time: retention
+//
+// Every hot question is a range scan or a point read of one of these; no
+// operation but Verify reads the whole file.
+//
+// # Group commit
+//
+// All writes go through one committer goroutine (committer.go). It drains
+// every operation waiting for it into one bbolt Update, commits (bbolt
+// fsyncs), and only then answers the callers, so an answer means durable and
+// concurrent callers share one fsync. There is no timer: an idle log commits
+// a single operation at once.
+//
+// # Failure policy
+//
+// An operation that fails inside a batch is taken out and run alone, so it
+// cannot fail its neighbours. A failed commit (a write or fsync error) stops
+// the log for good: the file's state is unknown, so every later call returns
+// job.ErrStoreFailed and the process must restart and recover from what is
+// really on disk.
+package wal

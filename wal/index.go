@@ -1,0 +1,204 @@
+package wal
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/ticketq/ticketq/backend"
+	"github.com/ticketq/ticketq/job"
+)
+
+// Bucket layout (see doc.go for the whole picture).
+var (
+	bucketMeta     = []byte("meta")
+	bucketJobs     = []byte("jobs")
+	bucketQueues   = []byte("queues")
+	bucketFinished = []byte("finished")
+
+	keyFormat = []byte("format")
+
+	// Inside each queue's bucket.
+	keyQueueMeta = []byte("m")
+	bucketReady  = []byte("ready")
+	bucketIdem   = []byte("idem")
+)
+
+// stateBucket names the per-queue index of jobs in one state, keyed by ticket.
+func stateBucket(s job.State) []byte { return []byte{'s', byte('0' + s)} }
+
+func ticketKey(t job.Ticket) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(t))
+}
+
+func keyTicket(k []byte) job.Ticket { return job.Ticket(binary.BigEndian.Uint64(k)) }
+
+// sortableTime maps a time to a uint64 whose big-endian bytes sort like the
+// time (the sign bit is flipped so that times before 1970 sort first).
+func sortableTime(t time.Time) uint64 { return uint64(timeToInt(t)) ^ (1 << 63) }
+
+func fromSortableTime(u uint64) time.Time { return intToTime(int64(u ^ (1 << 63))) }
+
+// readyKey orders a queue's queued jobs by priority (higher first), then
+// run-at, then ticket: priority byte | run-at (8) | ticket (8).
+func readyKey(j *job.Job) []byte {
+	k := make([]byte, 0, 17)
+	k = append(k, priorityByte(j.Priority))
+	k = binary.BigEndian.AppendUint64(k, sortableTime(j.RunAt))
+	return binary.BigEndian.AppendUint64(k, uint64(j.Ticket))
+}
+
+func priorityByte(p int) byte { return byte(job.MaxPriority - p) }
+
+// finishedKey orders finished jobs by state, then finish time, then ticket,
+// so that "dead jobs finished before T" is one range scan.
+func finishedKey(j *job.Job) []byte {
+	k := make([]byte, 0, 17)
+	k = append(k, byte(j.State))
+	k = binary.BigEndian.AppendUint64(k, sortableTime(j.FinishedAt))
+	return binary.BigEndian.AppendUint64(k, uint64(j.Ticket))
+}
+
+// queueMeta is the small per-queue record: the paused flag and the number of
+// stored jobs per state, kept in the same transaction as every transition so
+// that it cannot drift from the indexes.
+type queueMeta struct {
+	paused bool
+	counts [job.Canceled + 1]int64
+}
+
+const queueMetaVersion = 1
+
+func (m *queueMeta) encode() []byte {
+	b := []byte{queueMetaVersion, 0}
+	if m.paused {
+		b[1] = 1
+	}
+	for _, s := range job.States {
+		b = binary.AppendVarint(b, m.counts[s])
+	}
+	return b
+}
+
+func decodeQueueMeta(b []byte) (queueMeta, error) {
+	var m queueMeta
+	if len(b) < 2 || b[0] != queueMetaVersion || b[1] > 1 {
+		return m, fmt.Errorf("%w: queue meta header", ErrCorrupt)
+	}
+	m.paused = b[1] == 1
+	i := 2
+	for _, s := range job.States {
+		v, w := binary.Varint(b[i:])
+		if w <= 0 {
+			return m, fmt.Errorf("%w: queue meta count of %s", ErrCorrupt, s)
+		}
+		m.counts[s] = v
+		i += w
+	}
+	return m, nil
+}
+
+// queueTx is one queue's buckets inside a write transaction, with its meta
+// cached until the transaction flushes it.
+type queueTx struct {
+	name   string
+	b      *bolt.Bucket
+	ready  *bolt.Bucket
+	idem   *bolt.Bucket
+	states [job.Canceled + 1]*bolt.Bucket
+	meta   queueMeta
+	dirty  bool
+}
+
+// openQueue returns the buckets of an existing queue, or nil if the queue is unknown.
+func openQueue(root *bolt.Bucket, name string) (*queueTx, error) {
+	b := root.Bucket([]byte(name))
+	if b == nil {
+		return nil, nil
+	}
+	q := &queueTx{name: name, b: b, ready: b.Bucket(bucketReady), idem: b.Bucket(bucketIdem)}
+	for _, s := range job.States {
+		q.states[s] = b.Bucket(stateBucket(s))
+	}
+	if q.ready == nil || q.idem == nil || q.states[job.Queued] == nil {
+		return nil, fmt.Errorf("%w: queue %q is missing an index bucket", ErrCorrupt, name)
+	}
+	m, err := decodeQueueMeta(b.Get(keyQueueMeta))
+	if err != nil {
+		return nil, fmt.Errorf("queue %q: %w", name, err)
+	}
+	q.meta = m
+	return q, nil
+}
+
+// createQueue makes the buckets of a new queue inside a write transaction.
+func createQueue(root *bolt.Bucket, name string) (*queueTx, error) {
+	if err := job.ValidateQueueName(name); err != nil {
+		return nil, err
+	}
+	b, err := root.CreateBucket([]byte(name))
+	if err != nil {
+		return nil, fmt.Errorf("create queue %q: %w", name, err)
+	}
+	q := &queueTx{name: name, b: b, dirty: true}
+	if q.ready, err = b.CreateBucket(bucketReady); err != nil {
+		return nil, fmt.Errorf("create queue %q: %w", name, err)
+	}
+	if q.idem, err = b.CreateBucket(bucketIdem); err != nil {
+		return nil, fmt.Errorf("create queue %q: %w", name, err)
+	}
+	for _, s := range job.States {
+		if q.states[s], err = b.CreateBucket(stateBucket(s)); err != nil {
+			return nil, fmt.Errorf("create queue %q: %w", name, err)
+		}
+	}
+	return q, nil
+}
+
+// unindex removes every index entry of j as it is now (before a transition).
+func (w *wtx) unindex(q *queueTx, j *job.Job) error {
+	if err := q.states[j.State].Delete(ticketKey(j.Ticket)); err != nil {
+		return fmt.Errorf("unindex %s: %w", j.Ticket, err)
+	}
+	switch {
+	case j.State == job.Queued:
+		if err := q.ready.Delete(readyKey(j)); err != nil {
+			return fmt.Errorf("unindex ready %s: %w", j.Ticket, err)
+		}
+	case j.State.Final():
+		if err := w.finished.Delete(finishedKey(j)); err != nil {
+			return fmt.Errorf("unindex finished %s: %w", j.Ticket, err)
+		}
+	}
+	q.meta.counts[j.State]--
+	q.dirty = true
+	return nil
+}
+
+// index adds the index entries of j in its new state and stores the record.
+func (w *wtx) index(q *queueTx, j *job.Job) error {
+	if err := q.states[j.State].Put(ticketKey(j.Ticket), nil); err != nil {
+		return fmt.Errorf("index %s: %w", j.Ticket, err)
+	}
+	switch {
+	case j.State == job.Queued:
+		if err := q.ready.Put(readyKey(j), nil); err != nil {
+			return fmt.Errorf("index ready %s: %w", j.Ticket, err)
+		}
+	case j.State.Final():
+		if err := w.finished.Put(finishedKey(j), nil); err != nil {
+			return fmt.Errorf("index finished %s: %w", j.Ticket, err)
+		}
+	}
+	q.meta.counts[j.State]++
+	q.dirty = true
+	// bbolt keeps the value slice until the commit, so each record gets its own.
+	rec := encodeRecord(make([]byte, 0, 128+len(j.Payload)+len(j.Result)), j)
+	if err := w.jobs.Put(ticketKey(j.Ticket), rec); err != nil {
+		return fmt.Errorf("put %s: %w", j.Ticket, err)
+	}
+	w.changes = append(w.changes, backend.Change{Queue: q.name, Ticket: j.Ticket, State: j.State})
+	return nil
+}

@@ -1,0 +1,191 @@
+package wal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/ticketq/ticketq/backend"
+	"github.com/ticketq/ticketq/job"
+)
+
+// FileName is the name of the bbolt file inside the data directory.
+const FileName = "ticketq.db"
+
+// formatVersion is the version of the bucket layout. A file with a newer
+// version is refused rather than misread.
+const formatVersion = 1
+
+// Options configure a Log. The zero value is usable.
+type Options struct {
+	// Clock tells the time. Defaults to the system clock.
+	Clock job.Clock
+	// Notify is called after each commit with the jobs that changed state.
+	Notify func([]backend.Change)
+	// Logger receives commit failures and slow-path events. Defaults to a no-op logger.
+	Logger zerolog.Logger
+	// LockTimeout bounds the wait for the data directory's file lock, held by
+	// another process. Defaults to 500 ms, so that a second instance fails
+	// within a second instead of hanging (bbolt waits forever on zero).
+	LockTimeout time.Duration
+	// MaxBatchOps caps how many waiting operations one transaction takes.
+	// Defaults to 1024.
+	MaxBatchOps int
+
+	// openFile lets tests get hold of bbolt's file to inject write failures.
+	openFile func(string, int, os.FileMode) (*os.File, error)
+}
+
+// Log is the job log on bbolt. It implements backend.Backend. All writes go
+// through one committer goroutine (see committer.go); reads use bbolt read
+// transactions concurrently with it.
+type Log struct {
+	db     *bolt.DB
+	path   string
+	clock  job.Clock
+	notify func([]backend.Change)
+	log    zerolog.Logger
+	maxOps int
+
+	ops       chan *op
+	closing   chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	failure   atomic.Pointer[error]
+
+	commits atomic.Uint64
+	opsDone atomic.Uint64
+}
+
+var _ backend.Backend = (*Log)(nil)
+
+// Open opens (creating if needed) the log in dir. It fails within
+// LockTimeout if another process holds the directory.
+func Open(dir string, opts Options) (*Log, error) {
+	if opts.Clock == nil {
+		opts.Clock = job.SystemClock{}
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = 500 * time.Millisecond
+	}
+	if opts.MaxBatchOps <= 0 {
+		opts.MaxBatchOps = 1024
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      opts.LockTimeout,
+		FreelistType: bolt.FreelistMapType,
+		// A large initial map means read transactions rarely have to wait
+		// for a remap while the file grows; it costs address space only.
+		InitialMmapSize: 256 << 20,
+		OpenFile:        opts.openFile,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("data directory %s is in use by another ticketq process (could not lock %s within %s)", dir, path, opts.LockTimeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w (the file may be damaged or not a ticketq database; inspect it with `ticketq check`)", path, err)
+	}
+	if err := initLayout(db, path); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	l := &Log{
+		db:      db,
+		path:    path,
+		clock:   opts.Clock,
+		notify:  opts.Notify,
+		log:     opts.Logger.With().Str("component", "wal").Logger(),
+		maxOps:  opts.MaxBatchOps,
+		ops:     make(chan *op),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	go l.loop()
+	return l, nil
+}
+
+// initLayout creates the top-level buckets of a new file and checks the
+// format version of an existing one.
+func initLayout(db *bolt.DB, path string) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return fmt.Errorf("init %s: %w", path, err)
+		}
+		if v := meta.Get(keyFormat); v != nil {
+			if len(v) != 4 {
+				return fmt.Errorf("%s: format version is unreadable (inspect it with `ticketq check`)", path)
+			}
+			if got := binary.BigEndian.Uint32(v); got != formatVersion {
+				return fmt.Errorf("%s has format version %d; this ticketq reads version %d (was it written by a newer ticketq?)", path, got, formatVersion)
+			}
+		} else if err := meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, formatVersion)); err != nil {
+			return fmt.Errorf("init %s: %w", path, err)
+		}
+		for _, name := range [][]byte{bucketJobs, bucketQueues, bucketFinished} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("init %s: %w", path, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Path returns the bbolt file's path.
+func (l *Log) Path() string { return l.path }
+
+// Close stops the committer after it has answered every operation already
+// handed to it, then closes the file. Later calls return job.ErrClosed.
+func (l *Log) Close() error {
+	l.closeOnce.Do(func() {
+		close(l.closing)
+		<-l.done
+		l.closeErr = l.db.Close()
+	})
+	return l.closeErr
+}
+
+// Err returns the commit failure that stopped the log, or nil.
+func (l *Log) Err() error {
+	if p := l.failure.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// CommitStats reports how many transactions were committed and how many
+// operations they carried; their ratio is the group-commit batch size.
+func (l *Log) CommitStats() (commits, ops uint64) {
+	return l.commits.Load(), l.opsDone.Load()
+}
+
+// view runs fn in a read transaction, refusing once the log is closed or failed.
+func (l *Log) view(fn func(tx *bolt.Tx) error) error {
+	select {
+	case <-l.closing:
+		return job.ErrClosed
+	default:
+	}
+	if err := l.Err(); err != nil {
+		return err
+	}
+	err := l.db.View(fn)
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return job.ErrClosed
+	}
+	return err
+}

@@ -1,0 +1,477 @@
+package wal
+
+import (
+	"bytes"
+	"errors"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/ticketq/ticketq/backend"
+	"github.com/ticketq/ticketq/job"
+)
+
+// Append implements backend.Backend.
+func (l *Log) Append(ctx context.Context, req backend.AppendRequest) ([]job.Receipt, error) {
+	if err := job.ValidateQueueName(req.Queue); err != nil {
+		return nil, err
+	}
+	if len(req.Jobs) == 0 {
+		return nil, fmt.Errorf("%w: a batch needs at least one job", job.ErrInvalid)
+	}
+	now := l.clock.Now()
+	for i := range req.Jobs {
+		s := &req.Jobs[i]
+		if err := s.Validate(now); err != nil {
+			return nil, fmt.Errorf("job %d: %w", i, err)
+		}
+		if s.MaxAttempts <= 0 {
+			return nil, fmt.Errorf("%w: job %d: max_attempts must be resolved before append", job.ErrInvalid, i)
+		}
+	}
+	var receipts []job.Receipt
+	err := l.do(ctx, func(w *wtx) error {
+		receipts = make([]job.Receipt, len(req.Jobs))
+		q, err := w.queue(req.Queue, false)
+		if err != nil {
+			return err
+		}
+		// Step: resolve idempotency keys and check capacity before writing
+		// anything, so that a refusal leaves the file untouched.
+		fresh := 0
+		firstOf := map[string]int{}
+		dupOf := make([]int, len(req.Jobs))
+		for i := range req.Jobs {
+			dupOf[i] = -1
+			key := req.Jobs[i].IdempotencyKey
+			if key == "" {
+				fresh++
+				continue
+			}
+			if q != nil {
+				if v := q.idem.Get([]byte(key)); v != nil {
+					orig, _, err := w.load(keyTicket(v))
+					if err != nil {
+						return fmt.Errorf("idempotency key %q: %w", key, err)
+					}
+					receipts[i] = job.Receipt{Ticket: orig.Ticket, State: orig.State, Duplicate: true}
+					continue
+				}
+			}
+			if first, ok := firstOf[key]; ok {
+				dupOf[i] = first
+				continue
+			}
+			firstOf[key] = i
+			fresh++
+		}
+		if fresh == 0 {
+			return nil
+		}
+		queued := int64(0)
+		if q != nil {
+			queued = q.meta.counts[job.Queued]
+		}
+		if req.MaxQueued > 0 && queued+int64(fresh) > int64(req.MaxQueued) {
+			w.answer(fmt.Errorf("%w: %q holds %d queued jobs, the limit is %d", job.ErrQueueFull, req.Queue, queued, req.MaxQueued))
+			return nil
+		}
+		if q == nil {
+			if q, err = w.queue(req.Queue, true); err != nil {
+				return err
+			}
+		}
+		// Step: store each new job with its index entries.
+		for i := range req.Jobs {
+			switch {
+			case receipts[i].Ticket != 0:
+				continue
+			case dupOf[i] >= 0:
+				receipts[i] = receipts[dupOf[i]]
+				receipts[i].Duplicate = true
+				continue
+			}
+			s := &req.Jobs[i]
+			seq, err := w.jobs.NextSequence()
+			if err != nil {
+				return fmt.Errorf("next ticket: %w", err)
+			}
+			j := &job.Job{
+				Ticket: job.Ticket(seq), Queue: req.Queue, State: job.Queued,
+				Payload: s.Payload, IdempotencyKey: s.IdempotencyKey, Priority: s.Priority,
+				MaxAttempts: s.MaxAttempts, Timeout: s.Timeout,
+				CreatedAt: w.now, UpdatedAt: w.now, RunAt: later(s.RunAt, w.now),
+			}
+			if err := w.index(q, j); err != nil {
+				return err
+			}
+			if j.IdempotencyKey != "" {
+				if err := q.idem.Put([]byte(j.IdempotencyKey), ticketKey(j.Ticket)); err != nil {
+					return fmt.Errorf("put idempotency key: %w", err)
+				}
+			}
+			receipts[i] = job.Receipt{Ticket: j.Ticket, State: job.Queued}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return receipts, nil
+}
+
+// answer sets the answer of the op currently running in w.
+func (w *wtx) answer(err error) { w.current.answer = err }
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// Claim implements backend.Backend.
+func (l *Log) Claim(ctx context.Context, req backend.ClaimRequest) (backend.ClaimResult, error) {
+	if req.Max <= 0 {
+		return backend.ClaimResult{}, fmt.Errorf("%w: claim of %d jobs", job.ErrInvalid, req.Max)
+	}
+	var res backend.ClaimResult
+	err := l.do(ctx, func(w *wtx) error {
+		res = backend.ClaimResult{}
+		q, err := w.queue(req.Queue, false)
+		if err != nil || q == nil || q.meta.paused {
+			return err
+		}
+		// Step: find due jobs. Within one priority the ready index is sorted
+		// by run-at, so the first job that is not due ends that priority and
+		// the scan seeks to the next one: cost O(claimed + priorities).
+		due := sortableTime(w.now)
+		var keys [][]byte
+		c := q.ready.Cursor()
+		for k, _ := c.First(); k != nil && len(keys) < req.Max; {
+			if len(k) != 17 {
+				return fmt.Errorf("%w: ready key of %d bytes in queue %q", ErrCorrupt, len(k), q.name)
+			}
+			if at := binary.BigEndian.Uint64(k[1:9]); at > due {
+				if t := fromSortableTime(at); res.NextRunAt.IsZero() || t.Before(res.NextRunAt) {
+					res.NextRunAt = t
+				}
+				if k[0] == 0xff {
+					break
+				}
+				k, _ = c.Seek([]byte{k[0] + 1})
+				continue
+			}
+			keys = append(keys, bytes.Clone(k))
+			k, _ = c.Next()
+		}
+		// Step: move them to running under fresh leases (after the scan:
+		// bbolt cursors must not see the bucket change under them).
+		for _, k := range keys {
+			j, _, err := w.load(keyTicket(k[9:]))
+			if err != nil {
+				return err
+			}
+			if j.State != job.Queued {
+				return fmt.Errorf("%w: ready index names ticket %s in state %s", ErrCorrupt, j.Ticket, j.State)
+			}
+			if err := w.unindex(q, j); err != nil {
+				return err
+			}
+			j.State = job.Running
+			j.Attempt++
+			j.Lease = rand.Text()
+			j.StartedAt, j.UpdatedAt = w.now, w.now
+			if err := w.index(q, j); err != nil {
+				return err
+			}
+			res.Jobs = append(res.Jobs, j)
+		}
+		return nil
+	})
+	return res, err
+}
+
+// Settle implements backend.Backend.
+func (l *Log) Settle(ctx context.Context, s []backend.Settlement) ([]error, error) {
+	for i := range s {
+		if s[i].Outcome < backend.Succeeded || s[i].Outcome > backend.Dead {
+			return nil, fmt.Errorf("%w: settlement %d has unknown outcome %d", job.ErrInvalid, i, s[i].Outcome)
+		}
+	}
+	var errs []error
+	err := l.do(ctx, func(w *wtx) error {
+		errs = make([]error, len(s))
+		for i, st := range s {
+			j, q, err := w.loadHeld(st.Ticket, st.Lease)
+			if err != nil {
+				if isAnswer(err) {
+					errs[i] = err
+					continue
+				}
+				return err
+			}
+			if err := w.unindex(q, j); err != nil {
+				return err
+			}
+			j.UpdatedAt, j.Lease = w.now, ""
+			switch st.Outcome {
+			case backend.Succeeded:
+				j.State, j.FinishedAt, j.Result = job.Succeeded, w.now, st.Result
+			case backend.Retry:
+				recordError(j, w.now, st.Error)
+				j.State, j.RunAt = job.Queued, later(st.RetryAt, w.now)
+			case backend.Dead:
+				recordError(j, w.now, st.Error)
+				j.State, j.FinishedAt = job.Dead, w.now
+			}
+			if err := w.index(q, j); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return errs, err
+}
+
+// Requeue implements backend.Backend.
+func (l *Log) Requeue(ctx context.Context, r []backend.Requeue) ([]error, error) {
+	var errs []error
+	err := l.do(ctx, func(w *wtx) error {
+		errs = make([]error, len(r))
+		for i, rq := range r {
+			j, q, err := w.loadHeld(rq.Ticket, rq.Lease)
+			if err != nil {
+				if isAnswer(err) {
+					errs[i] = err
+					continue
+				}
+				return err
+			}
+			if err := w.unindex(q, j); err != nil {
+				return err
+			}
+			j.Interrupted++
+			recordError(j, w.now, "interrupted: "+rq.Reason)
+			j.State, j.RunAt, j.UpdatedAt, j.Lease = job.Queued, w.now, w.now, ""
+			if err := w.index(q, j); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return errs, err
+}
+
+// loadHeld loads a job that must be running under lease. Its answer errors
+// (not found, lease mismatch) are per-item answers, not batch failures.
+func (w *wtx) loadHeld(t job.Ticket, lease string) (*job.Job, *queueTx, error) {
+	j, q, err := w.load(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	if j.State != job.Running || j.Lease != lease || lease == "" {
+		return nil, nil, fmt.Errorf("%w: ticket %s is %s (attempt %d)", job.ErrLeaseMismatch, t, j.State, j.Attempt)
+	}
+	return j, q, nil
+}
+
+// isAnswer reports whether err is an expected per-item answer rather than a
+// failure of the store.
+func isAnswer(err error) bool {
+	return errors.Is(err, job.ErrNotFound) || errors.Is(err, job.ErrConflict) || errors.Is(err, job.ErrInvalid)
+}
+
+// recordError keeps the error of the current attempt, trimming the history
+// and the message to their limits.
+func recordError(j *job.Job, at time.Time, msg string) {
+	if len(msg) > job.MaxErrorLen {
+		msg = msg[:job.MaxErrorLen]
+	}
+	j.LastError = msg
+	j.Errors = append(j.Errors, job.AttemptError{Attempt: j.Attempt, At: at, Error: msg})
+	if n := len(j.Errors) - job.MaxErrorHistory; n > 0 {
+		j.Errors = append(j.Errors[:0:0], j.Errors[n:]...)
+	}
+}
+
+// Cancel implements backend.Backend.
+func (l *Log) Cancel(ctx context.Context, t job.Ticket) (job.State, *job.Job, error) {
+	var prev job.State
+	var out *job.Job
+	err := l.do(ctx, func(w *wtx) error {
+		prev, out = 0, nil
+		j, q, err := w.load(t)
+		if err != nil {
+			return answerOr(w, err)
+		}
+		if j.State.Final() {
+			w.answer(fmt.Errorf("%w: ticket %s is %s", job.ErrAlreadyFinal, t, j.State))
+			return nil
+		}
+		prev = j.State
+		if err := w.unindex(q, j); err != nil {
+			return err
+		}
+		j.State, j.FinishedAt, j.UpdatedAt, j.Lease = job.Canceled, w.now, w.now, ""
+		if err := w.index(q, j); err != nil {
+			return err
+		}
+		out = j
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return prev, out, nil
+}
+
+// Retry implements backend.Backend.
+func (l *Log) Retry(ctx context.Context, t job.Ticket) (*job.Job, error) {
+	var out *job.Job
+	err := l.do(ctx, func(w *wtx) error {
+		out = nil
+		j, q, err := w.load(t)
+		if err != nil {
+			return answerOr(w, err)
+		}
+		if j.State != job.Dead && j.State != job.Canceled {
+			w.answer(fmt.Errorf("%w: ticket %s is %s", job.ErrNotRetryable, t, j.State))
+			return nil
+		}
+		if err := w.unindex(q, j); err != nil {
+			return err
+		}
+		j.State, j.Attempt, j.Interrupted = job.Queued, 0, 0
+		j.RunAt, j.UpdatedAt, j.FinishedAt = w.now, w.now, time.Time{}
+		if err := w.index(q, j); err != nil {
+			return err
+		}
+		out = j
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// answerOr turns an expected answer error into the op's answer (nothing was
+// written) and passes a store failure up to abort the batch.
+func answerOr(w *wtx, err error) error {
+	if isAnswer(err) {
+		w.answer(err)
+		return nil
+	}
+	return err
+}
+
+// SetPaused implements backend.Backend.
+func (l *Log) SetPaused(ctx context.Context, queue string, paused bool) error {
+	if err := job.ValidateQueueName(queue); err != nil {
+		return err
+	}
+	return l.do(ctx, func(w *wtx) error { return l.setPaused(w, queue, paused) })
+}
+
+// setPaused is SetPaused inside a running transaction.
+func (l *Log) setPaused(w *wtx, queue string, paused bool) error {
+	q, err := w.queue(queue, true)
+	if err != nil {
+		return err
+	}
+	if q.meta.paused != paused {
+		q.meta.paused, q.dirty = paused, true
+	}
+	if !paused {
+		// Wake dispatchers of this queue: its jobs may be claimed again.
+		w.changes = append(w.changes, backend.Change{Queue: queue, State: job.Queued})
+	}
+	return nil
+}
+
+// Purge implements backend.Backend.
+func (l *Log) Purge(ctx context.Context, req backend.PurgeRequest) (int, error) {
+	if !req.State.Final() || req.Limit <= 0 {
+		return 0, fmt.Errorf("%w: purge needs a final state and a positive limit", job.ErrInvalid)
+	}
+	var n int
+	err := l.do(ctx, func(w *wtx) error {
+		n = 0
+		stop := sortableTime(req.Before)
+		var tickets []job.Ticket
+		c := w.finished.Cursor()
+		for k, _ := c.Seek([]byte{byte(req.State)}); k != nil && k[0] == byte(req.State) && len(tickets) < req.Limit; k, _ = c.Next() {
+			if len(k) != 17 {
+				return fmt.Errorf("%w: finished key of %d bytes", ErrCorrupt, len(k))
+			}
+			if binary.BigEndian.Uint64(k[1:9]) >= stop {
+				break
+			}
+			tickets = append(tickets, keyTicket(k[9:]))
+		}
+		for _, t := range tickets {
+			j, q, err := w.load(t)
+			if err != nil {
+				return err
+			}
+			if err := w.unindex(q, j); err != nil {
+				return err
+			}
+			if err := w.jobs.Delete(ticketKey(t)); err != nil {
+				return fmt.Errorf("delete %s: %w", t, err)
+			}
+			if j.IdempotencyKey != "" {
+				if v := q.idem.Get([]byte(j.IdempotencyKey)); v != nil && keyTicket(v) == t {
+					if err := q.idem.Delete([]byte(j.IdempotencyKey)); err != nil {
+						return fmt.Errorf("delete idempotency key of %s: %w", t, err)
+					}
+				}
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// RebuildCounts implements backend.Backend: it recounts the queued and
+// running indexes of every queue (O(unfinished jobs)) and fixes the stored
+// counters where they disagree. Counters of final states are trusted as
+// stored: they change in the same transaction as the jobs they count.
+func (l *Log) RebuildCounts(ctx context.Context) (int, error) {
+	var corrected int
+	err := l.do(ctx, func(w *wtx) error {
+		corrected = 0
+		var names []string
+		c := w.queues.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if v == nil {
+				names = append(names, string(k))
+			}
+		}
+		for _, name := range names {
+			q, err := w.queue(name, false)
+			if err != nil {
+				return err
+			}
+			for _, s := range []job.State{job.Queued, job.Running} {
+				n := int64(0)
+				sc := q.states[s].Cursor()
+				for k, _ := sc.First(); k != nil; k, _ = sc.Next() {
+					n++
+				}
+				if q.meta.counts[s] != n {
+					l.log.Warn().Str("queue", name).Stringer("state", s).
+						Int64("stored", q.meta.counts[s]).Int64("indexed", n).Msg("counter corrected")
+					q.meta.counts[s], q.dirty = n, true
+					corrected++
+				}
+			}
+		}
+		return nil
+	})
+	return corrected, err
+}
