@@ -48,6 +48,19 @@ var (
 	ErrStoreFailed = errors.New("store failed")
 )
 
+// Causes of a canceled run context; a handler can tell them apart with
+// context.Cause(ctx).
+var (
+	// ErrJobCanceled: the job was canceled through the API. Its state is
+	// already canceled; whatever the handler returns is discarded.
+	ErrJobCanceled = errors.New("job canceled")
+	// ErrTimeout: the run exceeded the job's timeout. It counts as a failed attempt.
+	ErrTimeout = errors.New("job timed out")
+	// ErrShutdown: the process is stopping and the grace period is over. The
+	// run is not recorded; the job is replayed at the next start.
+	ErrShutdown = errors.New("shutting down")
+)
+
 // PermanentError marks a handler error that must not be retried: the job
 // goes straight to dead whatever attempts remain. Build one with Permanent.
 type PermanentError struct{ Err error }

@@ -1,0 +1,319 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ticketq/ticketq/job"
+)
+
+// Options configure a Pool. Zero values take the documented defaults.
+type Options struct {
+	// Workers is the number of jobs run at once. Defaults to 4.
+	Workers int
+	// Timeout bounds a run whose job carries no timeout of its own. Zero
+	// means no timeout.
+	Timeout time.Duration
+	// Backoff spaces retries.
+	Backoff Backoff
+	// Grace is how long Run waits, once asked to stop, for running jobs to
+	// finish before it cancels them. Defaults to 30 s.
+	Grace time.Duration
+	// HardStop is how long Run waits for handlers to return after canceling
+	// them at the end of Grace; a handler that ignores its context is then
+	// abandoned (its job stays running on disk and is replayed at the next
+	// start). Defaults to 5 s.
+	HardStop time.Duration
+	// Poll is how often an idle pool asks the source for work when no wake-up
+	// came. Wake-ups make this a safety net only. Defaults to 5 s.
+	Poll time.Duration
+	// Clock tells the time for backoff. Defaults to the system clock.
+	Clock job.Clock
+	// Rand returns jitter in [0,1). Defaults to math/rand/v2.
+	Rand func() float64
+	// Logger receives failures of the source. Defaults to no logging.
+	Logger zerolog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.Grace <= 0 {
+		o.Grace = 30 * time.Second
+	}
+	if o.HardStop <= 0 {
+		o.HardStop = 5 * time.Second
+	}
+	if o.Poll <= 0 {
+		o.Poll = 5 * time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = job.SystemClock{}
+	}
+	if o.Rand == nil {
+		o.Rand = defaultRand
+	}
+	o.Backoff = o.Backoff.withDefaults()
+	return o
+}
+
+// Pool runs the jobs of one queue with a bounded set of workers.
+type Pool struct {
+	queue string
+	h     job.Handler
+	src   Source
+	opts  Options
+	log   zerolog.Logger
+
+	wake chan struct{}
+
+	mu      sync.Mutex
+	running map[job.Ticket]context.CancelCauseFunc
+}
+
+// New returns a pool for queue that runs h on jobs from src. Call Run.
+func New(queue string, h job.Handler, src Source, opts Options) *Pool {
+	opts = opts.withDefaults()
+	return &Pool{
+		queue:   queue,
+		h:       h,
+		src:     src,
+		opts:    opts,
+		log:     opts.Logger.With().Str("component", "dispatcher").Str("queue", queue).Logger(),
+		wake:    make(chan struct{}, 1),
+		running: make(map[job.Ticket]context.CancelCauseFunc),
+	}
+}
+
+// Wake tells the pool that jobs may be due. It never blocks; wake-ups that
+// arrive while one is pending merge into it.
+func (p *Pool) Wake() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Cancel cancels the context of the job's run if it is running here, with
+// cause job.ErrJobCanceled, and reports whether it was.
+func (p *Pool) Cancel(t job.Ticket) bool {
+	p.mu.Lock()
+	cancel, ok := p.running[t]
+	p.mu.Unlock()
+	if ok {
+		cancel(job.ErrJobCanceled)
+	}
+	return ok
+}
+
+// InFlight returns the number of jobs running now.
+func (p *Pool) InFlight() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.running)
+}
+
+// Run claims and runs jobs until ctx ends, then shuts down gracefully:
+// it stops claiming, waits up to Grace for running jobs, cancels the rest
+// with cause job.ErrShutdown and waits up to HardStop for them to return.
+// Canceled runs are not recorded, so their jobs stay running on disk and are
+// replayed by recovery at the next start.
+func (p *Pool) Run(ctx context.Context) error {
+	// Runs must outlive ctx (stopping to claim is not stopping to run), so
+	// their contexts hang off a separate root canceled only at the end of Grace.
+	runCtx, stopRuns := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopRuns(job.ErrShutdown)
+
+	jobs := make(chan *job.Job)
+	freed := make(chan struct{}, p.opts.Workers)
+	var wg sync.WaitGroup
+	for range p.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				p.execute(runCtx, j)
+				freed <- struct{}{}
+			}
+		}()
+	}
+
+	p.feed(ctx, jobs, freed)
+	close(jobs)
+
+	idle := make(chan struct{})
+	go func() { wg.Wait(); close(idle) }()
+	grace := time.NewTimer(p.opts.Grace)
+	defer grace.Stop()
+	select {
+	case <-idle:
+		return nil
+	case <-grace.C:
+	}
+	n := p.InFlight()
+	p.log.Warn().Int("running", n).Dur("grace", p.opts.Grace).Msg("grace period over; canceling runs, their jobs will be replayed at next start")
+	stopRuns(job.ErrShutdown)
+	hard := time.NewTimer(p.opts.HardStop)
+	defer hard.Stop()
+	select {
+	case <-idle:
+	case <-hard.C:
+		p.log.Error().Int("running", p.InFlight()).Msg("handlers ignored cancellation; abandoning them")
+	}
+	return nil
+}
+
+// feed claims jobs when workers are free and hands each to an idle worker.
+// Only free workers' worth of jobs is ever claimed, so the in-memory window
+// is bounded by Workers whatever the backlog.
+func (p *Pool) feed(ctx context.Context, jobs chan<- *job.Job, freed <-chan struct{}) {
+	free := p.opts.Workers
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		wait := p.opts.Poll
+		if free > 0 && ctx.Err() == nil {
+			got, next, err := p.src.Claim(ctx, p.queue, free)
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				p.log.Error().Err(err).Msg("claim failed; retrying")
+				wait = time.Second
+			default:
+				for _, j := range got {
+					jobs <- j
+					free--
+				}
+				if free > 0 && len(got) > 0 {
+					continue // more may be due right away
+				}
+				if !next.IsZero() {
+					if d := next.Sub(p.opts.Clock.Now()); d < wait {
+						wait = max(d, 0)
+					}
+				}
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-freed:
+			free++
+		case <-p.wake:
+		case <-timer.C:
+		}
+	drain:
+		for {
+			select {
+			case <-freed:
+				free++
+			default:
+				break drain
+			}
+		}
+	}
+}
+
+// execute runs one job and records its outcome.
+func (p *Pool) execute(base context.Context, j *job.Job) {
+	ctx, cancel := context.WithCancelCause(base)
+	defer cancel(nil)
+	timeout := j.Timeout
+	if timeout <= 0 {
+		timeout = p.opts.Timeout
+	}
+	if timeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("%w after %s", job.ErrTimeout, timeout))
+		defer stop()
+	}
+	p.mu.Lock()
+	p.running[j.Ticket] = cancel
+	p.mu.Unlock()
+
+	result, err := p.call(ctx, j)
+
+	p.mu.Lock()
+	delete(p.running, j.Ticket)
+	p.mu.Unlock()
+
+	cause := context.Cause(ctx)
+	if errors.Is(cause, job.ErrJobCanceled) || errors.Is(cause, job.ErrShutdown) {
+		// Canceled: the store already says canceled. Shutdown: the job stays
+		// running on disk so that recovery replays it. Either way the run's
+		// result must not be recorded.
+		return
+	}
+	if err != nil && cause != nil && !errors.Is(err, cause) {
+		err = fmt.Errorf("%w: %w", cause, err)
+	}
+	o := p.decide(j, result, err)
+	// Recording must survive the end of ctx (a timed-out run still needs its
+	// failure written), so it uses base, which ends only at hard shutdown.
+	if err := p.src.Finish(base, j, o); err != nil {
+		if errors.Is(err, job.ErrConflict) {
+			p.log.Debug().Stringer("ticket", j.Ticket).Err(err).Msg("outcome not recorded: job changed meanwhile")
+			return
+		}
+		p.log.Error().Stringer("ticket", j.Ticket).Err(err).Msg("recording outcome failed; the job will be replayed")
+	}
+}
+
+// call runs the handler, turning a panic into a failed attempt with the
+// panic value and a trimmed stack.
+func (p *Pool) call(ctx context.Context, j *job.Job) (result []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			result, err = nil, fmt.Errorf("panic: %v\n%s", v, trimStack(debug.Stack()))
+		}
+	}()
+	return p.h(ctx, j)
+}
+
+// trimStack keeps the frames that matter: it drops the runtime's panic
+// machinery and this package's own frames at the top, and keeps ten lines.
+func trimStack(stack []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(stack)), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "panic(") && i+2 < len(lines) {
+			lines = lines[i+2:]
+			break
+		}
+	}
+	if len(lines) > 10 {
+		lines = lines[:10]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// decide applies the retry policy to one run.
+func (p *Pool) decide(j *job.Job, result []byte, err error) Outcome {
+	if err == nil {
+		return Outcome{Kind: Succeeded, Result: result}
+	}
+	msg := err.Error()
+	var perm *job.PermanentError
+	if errors.As(err, &perm) {
+		return Outcome{Kind: Dead, Error: msg}
+	}
+	failures := j.Failures()
+	if failures >= j.MaxAttempts {
+		return Outcome{Kind: Dead, Error: msg}
+	}
+	delay := p.opts.Backoff.Delay(failures, p.opts.Rand())
+	var ra *job.RetryAfterError
+	if errors.As(err, &ra) {
+		delay = ra.After
+	}
+	return Outcome{Kind: Retry, Error: msg, RetryAt: p.opts.Clock.Now().Add(delay)}
+}
