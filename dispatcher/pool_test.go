@@ -197,8 +197,8 @@ func TestPool_Decide(t *testing.T) {
 		retryAfter time.Duration
 	}{
 		{"success", 1, 0, nil, Succeeded, 0},
-		{"first failure", 1, 0, boom, Retry, 750 * time.Millisecond},     // d=1s: 0.5s + 0.25s
-		{"second failure", 2, 0, boom, Retry, 1500 * time.Millisecond},   // d=2s
+		{"first failure", 1, 0, boom, Retry, 750 * time.Millisecond},   // d=1s: 0.5s + 0.25s
+		{"second failure", 2, 0, boom, Retry, 1500 * time.Millisecond}, // d=2s
 		{"interrupted runs are free", 3, 1, boom, Retry, 1500 * time.Millisecond},
 		{"budget spent", 3, 0, boom, Dead, 0},
 		{"permanent", 1, 0, job.Permanent(boom), Dead, 0},

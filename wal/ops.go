@@ -2,10 +2,10 @@ package wal
 
 import (
 	"bytes"
-	"errors"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
