@@ -29,7 +29,8 @@ var errAbort = errors.New("wal: abort batch")
 
 // do hands fn to the committer and waits until it is durable. If ctx ends
 // before the committer took the op, nothing was written; if it ends after,
-// the outcome is unknown.
+// the outcome is unknown. Callers must not read what fn reports unless do
+// returned nil: an abandoned fn may still be running on the committer.
 func (l *Log) do(ctx context.Context, fn func(w *wtx) error) error {
 	if err := l.Err(); err != nil {
 		return err

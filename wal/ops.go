@@ -191,7 +191,11 @@ func (l *Log) Claim(ctx context.Context, req backend.ClaimRequest) (backend.Clai
 		}
 		return nil
 	})
-	return res, err
+	if err != nil {
+		// Results are only safe to read once the committer has answered.
+		return backend.ClaimResult{}, err
+	}
+	return res, nil
 }
 
 // Settle implements backend.Backend.
@@ -233,7 +237,10 @@ func (l *Log) Settle(ctx context.Context, s []backend.Settlement) ([]error, erro
 		}
 		return nil
 	})
-	return errs, err
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
 }
 
 // Requeue implements backend.Backend.
@@ -262,7 +269,10 @@ func (l *Log) Requeue(ctx context.Context, r []backend.Requeue) ([]error, error)
 		}
 		return nil
 	})
-	return errs, err
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
 }
 
 // loadHeld loads a job that must be running under lease. Its answer errors
@@ -434,7 +444,10 @@ func (l *Log) Purge(ctx context.Context, req backend.PurgeRequest) (int, error) 
 		}
 		return nil
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // RebuildCounts implements backend.Backend: it recounts the queued and
@@ -473,5 +486,8 @@ func (l *Log) RebuildCounts(ctx context.Context) (int, error) {
 		}
 		return nil
 	})
-	return corrected, err
+	if err != nil {
+		return 0, err
+	}
+	return corrected, nil
 }

@@ -1,0 +1,149 @@
+package ticketq
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ticketq/ticketq/dispatcher"
+	"github.com/ticketq/ticketq/job"
+)
+
+// Options configure a Queue. Zero values take the documented defaults, so
+// Options{} is a working configuration.
+type Options struct {
+	// Clock tells the time for delays, backoff and retention. Defaults to the
+	// system clock.
+	Clock Clock
+	// Grace is how long Run waits at shutdown for running jobs to finish
+	// before canceling them (they are replayed at the next start). Defaults
+	// to 30 s.
+	Grace time.Duration
+	// Logger receives recovery, sweeper and failure logs. Defaults to no logging.
+	Logger zerolog.Logger
+	// Queue holds the settings of queues that have none of their own (queues
+	// created by a submit, and the fallback of HandleDefault).
+	Queue QueueOptions
+	// RetainSucceeded is how long succeeded and canceled jobs are kept before
+	// the sweeper purges them. Defaults to 24 h; -1 keeps them forever.
+	RetainSucceeded time.Duration
+	// RetainDead is how long dead jobs are kept. Defaults to 7 days; -1
+	// keeps them forever.
+	RetainDead time.Duration
+	// SweepInterval is how often the sweeper runs. Defaults to 1 min.
+	SweepInterval time.Duration
+	// SweepBatch is how many jobs one sweeper transaction deletes, so that
+	// purging never holds the committer long. Defaults to 500.
+	SweepBatch int
+}
+
+// QueueOptions configure one queue. Zero values take the documented defaults.
+type QueueOptions struct {
+	// Workers is how many jobs of the queue run at once in this process
+	// (MAX_WORKERS of the 1M-requests post). Defaults to 4.
+	Workers int
+	// MaxAttempts is how many failed runs make a job dead, for jobs that do
+	// not set their own. Defaults to 10.
+	MaxAttempts int
+	// Timeout bounds one run, for jobs that do not set their own. Defaults to
+	// 10 min.
+	Timeout time.Duration
+	// BackoffBase is the delay before the first retry; it doubles per
+	// failure with jitter. Defaults to 1 s.
+	BackoffBase time.Duration
+	// BackoffMax caps the retry delay. Defaults to 10 min.
+	BackoffMax time.Duration
+	// MaxQueued is how many queued jobs the queue may hold before submits
+	// are refused with ErrQueueFull (MAX_QUEUE of the 1M-requests post). Zero
+	// means no limit: the queue lives on disk, not in memory.
+	MaxQueued int
+}
+
+// Defaults of QueueOptions.
+const (
+	DefaultWorkers     = 4
+	DefaultMaxAttempts = 10
+	DefaultTimeout     = 10 * time.Minute
+)
+
+func (o QueueOptions) withDefaults(d QueueOptions) QueueOptions {
+	pick := func(v, fallback, def int) int {
+		if v > 0 {
+			return v
+		}
+		if fallback > 0 {
+			return fallback
+		}
+		return def
+	}
+	pickD := func(v, fallback, def time.Duration) time.Duration {
+		if v > 0 {
+			return v
+		}
+		if fallback > 0 {
+			return fallback
+		}
+		return def
+	}
+	return QueueOptions{
+		Workers:     pick(o.Workers, d.Workers, DefaultWorkers),
+		MaxAttempts: pick(o.MaxAttempts, d.MaxAttempts, DefaultMaxAttempts),
+		Timeout:     pickD(o.Timeout, d.Timeout, DefaultTimeout),
+		BackoffBase: pickD(o.BackoffBase, d.BackoffBase, time.Second),
+		BackoffMax:  pickD(o.BackoffMax, d.BackoffMax, 10*time.Minute),
+		MaxQueued:   pick(o.MaxQueued, d.MaxQueued, 0),
+	}
+}
+
+// Validate reports the first setting that is out of range, naming it.
+func (o QueueOptions) Validate() error {
+	switch {
+	case o.Workers < 0 || o.Workers > 10000:
+		return fmt.Errorf("%w: workers %d is outside 1..10000", job.ErrInvalid, o.Workers)
+	case o.MaxAttempts < 0 || o.MaxAttempts > job.MaxAttemptsLimit:
+		return fmt.Errorf("%w: max attempts %d is outside 1..%d", job.ErrInvalid, o.MaxAttempts, job.MaxAttemptsLimit)
+	case o.Timeout < 0 || o.Timeout > job.MaxTimeout:
+		return fmt.Errorf("%w: timeout %s is outside 0..%s", job.ErrInvalid, o.Timeout, job.MaxTimeout)
+	case o.BackoffBase < 0 || o.BackoffMax < 0:
+		return fmt.Errorf("%w: backoff must not be negative", job.ErrInvalid)
+	case o.BackoffMax > 0 && o.BackoffBase > o.BackoffMax:
+		return fmt.Errorf("%w: backoff base %s is above backoff max %s", job.ErrInvalid, o.BackoffBase, o.BackoffMax)
+	case o.MaxQueued < 0:
+		return fmt.Errorf("%w: max queued %d is negative", job.ErrInvalid, o.MaxQueued)
+	}
+	return nil
+}
+
+func (o QueueOptions) pool(opts Options) dispatcher.Options {
+	return dispatcher.Options{
+		Workers: o.Workers,
+		Timeout: o.Timeout,
+		Backoff: dispatcher.Backoff{Base: o.BackoffBase, Max: o.BackoffMax},
+		Grace:   opts.Grace,
+		Clock:   opts.Clock,
+		Logger:  opts.Logger,
+	}
+}
+
+func (o Options) withDefaults() Options {
+	if o.Clock == nil {
+		o.Clock = job.SystemClock{}
+	}
+	if o.Grace <= 0 {
+		o.Grace = 30 * time.Second
+	}
+	if o.RetainSucceeded == 0 {
+		o.RetainSucceeded = 24 * time.Hour
+	}
+	if o.RetainDead == 0 {
+		o.RetainDead = 7 * 24 * time.Hour
+	}
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = time.Minute
+	}
+	if o.SweepBatch <= 0 {
+		o.SweepBatch = 500
+	}
+	return o
+}

@@ -1,0 +1,313 @@
+package ticketq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ticketq/ticketq/backend"
+	"github.com/ticketq/ticketq/dispatcher"
+	"github.com/ticketq/ticketq/job"
+	"github.com/ticketq/ticketq/recovery"
+	"github.com/ticketq/ticketq/wal"
+)
+
+// Queue is a durable job queue stored in one data directory. It is safe for
+// concurrent use. Open it, register handlers, Run it, and Close it.
+type Queue struct {
+	b        backend.Backend
+	opts     Options
+	log      zerolog.Logger
+	recovery recovery.Report
+
+	mu       sync.Mutex
+	queues   map[string]*queueState
+	fallback *queueState // HandleDefault, or nil
+	runCtx   context.Context
+	pools    sync.WaitGroup
+	running  bool
+	closed   bool
+
+	waitMu  sync.Mutex
+	waiters map[Ticket][]chan struct{}
+
+	fatal     chan error
+	stop      context.CancelFunc
+	runDone   chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// queueState is what the Queue knows of one queue in this process.
+type queueState struct {
+	opts    QueueOptions
+	handler Handler
+	pool    *dispatcher.Pool
+}
+
+// Open opens the queue stored in dir, creating it if needed, and recovers
+// it: every job that was running when the previous process stopped goes
+// back to queued. When Open returns, the queue is ready. It fails within a
+// second if another process holds dir.
+func Open(dir string, opts Options) (*Queue, error) {
+	opts = opts.withDefaults()
+	if err := opts.Queue.Validate(); err != nil {
+		return nil, fmt.Errorf("default queue options: %w", err)
+	}
+	q := &Queue{
+		opts:    opts,
+		log:     opts.Logger,
+		queues:  make(map[string]*queueState),
+		waiters: make(map[Ticket][]chan struct{}),
+		fatal:   make(chan error, 1),
+	}
+	l, err := wal.Open(dir, wal.Options{Clock: opts.Clock, Notify: q.onChanges, Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	q.b = l
+	rep, err := recovery.Run(context.Background(), q.b, opts.Logger)
+	if err != nil {
+		_ = l.Close()
+		return nil, err
+	}
+	q.recovery = rep
+	return q, nil
+}
+
+// Recovery reports what Open repaired.
+func (q *Queue) Recovery() recovery.Report { return q.recovery }
+
+// Handle registers the handler of a queue with its options, and starts its
+// workers if Run is already running. A queue has at most one handler.
+func (q *Queue) Handle(queue string, h Handler, opts QueueOptions) error {
+	if err := job.ValidateQueueName(queue); err != nil {
+		return err
+	}
+	if err := opts.Validate(); err != nil {
+		return fmt.Errorf("queue %q: %w", queue, err)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return ErrClosed
+	}
+	if qs, ok := q.queues[queue]; ok && qs.handler != nil {
+		return fmt.Errorf("%w: queue %q already has a handler", ErrConflict, queue)
+	}
+	qs := &queueState{opts: opts.withDefaults(q.opts.Queue), handler: h}
+	q.queues[queue] = qs
+	if q.running && h != nil {
+		q.startPool(queue, qs)
+	}
+	return nil
+}
+
+// Configure sets the options of a queue that has no handler in this process
+// (its jobs wait for a worker); it is how limits such as MaxQueued apply to
+// such queues.
+func (q *Queue) Configure(queue string, opts QueueOptions) error {
+	return q.Handle(queue, nil, opts)
+}
+
+// HandleDefault registers the handler of every queue that has none of its
+// own, including queues created later by a submit. They use Options.Queue.
+func (q *Queue) HandleDefault(h Handler) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return ErrClosed
+	}
+	q.fallback = &queueState{opts: q.opts.Queue.withDefaults(QueueOptions{}), handler: h}
+	return nil
+}
+
+// settings returns the options that apply to a queue.
+func (q *Queue) settings(queue string) QueueOptions {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if qs, ok := q.queues[queue]; ok {
+		return qs.opts
+	}
+	return q.opts.Queue.withDefaults(QueueOptions{})
+}
+
+// Run runs the workers of every handled queue and the retention sweeper
+// until ctx ends, then shuts down gracefully: it stops taking jobs, waits up
+// to Options.Grace for running jobs, and cancels the rest, which stay
+// unfinished on disk and run again after the next Open. It returns early
+// with an error wrapping ErrStoreFailed if the store fails. Run may be called
+// once; it fits an oklog/run group as the execute function, with cancel of
+// ctx as the interrupt.
+func (q *Queue) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	q.mu.Lock()
+	if q.closed || q.running || q.runDone != nil {
+		q.mu.Unlock()
+		return fmt.Errorf("%w: Run called on a closed or running queue", ErrClosed)
+	}
+	q.running, q.runCtx, q.stop, q.runDone = true, ctx, cancel, make(chan struct{})
+	defer close(q.runDone)
+	for name, qs := range q.queues {
+		if qs.handler != nil {
+			q.startPool(name, qs)
+		}
+	}
+	q.mu.Unlock()
+
+	if q.fallbackSet() {
+		names, err := q.b.Queues(ctx)
+		if err != nil {
+			return fmt.Errorf("list queues: %w", err)
+		}
+		for _, name := range names {
+			q.ensurePool(name)
+		}
+	}
+
+	sweepDone := make(chan struct{})
+	go func() { defer close(sweepDone); q.sweep(ctx) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-q.fatal:
+		cancel()
+	}
+	q.mu.Lock()
+	q.running = false
+	q.mu.Unlock()
+	<-sweepDone
+	q.pools.Wait()
+	return err
+}
+
+func (q *Queue) fallbackSet() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.fallback != nil
+}
+
+// startPool starts the workers of one queue. q.mu must be held.
+func (q *Queue) startPool(name string, qs *queueState) {
+	po := qs.opts.pool(q.opts)
+	qs.pool = dispatcher.New(name, qs.handler, source{q}, po)
+	q.pools.Add(1)
+	go func() {
+		defer q.pools.Done()
+		_ = qs.pool.Run(q.runCtx)
+	}()
+}
+
+// ensurePool starts workers for a queue that has no handler of its own when
+// a default handler is set. It is called from the commit notification, so
+// it only takes q.mu and never calls the backend.
+func (q *Queue) ensurePool(name string) *dispatcher.Pool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	qs, ok := q.queues[name]
+	if ok && qs.pool != nil {
+		return qs.pool
+	}
+	if !q.running || (ok && qs.handler != nil) {
+		return nil
+	}
+	if q.fallback == nil {
+		return nil
+	}
+	if !ok {
+		qs = &queueState{opts: q.fallback.opts}
+		q.queues[name] = qs
+	}
+	qs.handler = q.fallback.handler
+	q.startPool(name, qs)
+	return qs.pool
+}
+
+// pool returns the running pool of a queue, or nil.
+func (q *Queue) pool(name string) *dispatcher.Pool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if qs, ok := q.queues[name]; ok {
+		return qs.pool
+	}
+	return nil
+}
+
+// onChanges is the backend's commit notification: it wakes the workers of
+// queues that got due jobs and the waiters of jobs that became final. It
+// runs on the committer goroutine, so it must stay short.
+func (q *Queue) onChanges(cs []backend.Change) {
+	last := ""
+	for _, c := range cs {
+		switch {
+		case c.State == job.Queued && c.Queue != last:
+			last = c.Queue
+			if p := q.ensurePool(c.Queue); p != nil {
+				p.Wake()
+			}
+		case c.State.Final():
+			q.wakeWaiters(c.Ticket)
+		}
+	}
+}
+
+// noteFailure stops Run when the store has failed: nothing more can be
+// written, so the process must restart and recover.
+func (q *Queue) noteFailure(err error) {
+	if errors.Is(err, job.ErrStoreFailed) {
+		select {
+		case q.fatal <- err:
+		default:
+		}
+	}
+}
+
+// Close stops Run (gracefully, as when its context ends) if it is running,
+// waits for it, and closes the store. Later calls return ErrClosed.
+func (q *Queue) Close() error {
+	q.closeOnce.Do(func() {
+		q.mu.Lock()
+		q.closed = true
+		stop, done := q.stop, q.runDone
+		q.mu.Unlock()
+		if stop != nil {
+			stop()
+			<-done
+		}
+		q.closeErr = q.b.Close()
+	})
+	return q.closeErr
+}
+
+// source adapts the backend to what a dispatcher pool needs.
+type source struct{ q *Queue }
+
+func (s source) Claim(ctx context.Context, queue string, max int) ([]*job.Job, time.Time, error) {
+	res, err := s.q.b.Claim(ctx, backend.ClaimRequest{Queue: queue, Max: max})
+	s.q.noteFailure(err)
+	return res.Jobs, res.NextRunAt, err
+}
+
+func (s source) Finish(ctx context.Context, j *job.Job, o dispatcher.Outcome) error {
+	st := backend.Settlement{Ticket: j.Ticket, Lease: j.Lease, Result: o.Result, Error: o.Error, RetryAt: o.RetryAt}
+	switch o.Kind {
+	case dispatcher.Succeeded:
+		st.Outcome = backend.Succeeded
+	case dispatcher.Retry:
+		st.Outcome = backend.Retry
+	default:
+		st.Outcome = backend.Dead
+	}
+	errs, err := s.q.b.Settle(ctx, []backend.Settlement{st})
+	s.q.noteFailure(err)
+	if err != nil {
+		return err
+	}
+	return errs[0]
+}

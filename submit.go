@@ -1,0 +1,67 @@
+package ticketq
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ticketq/ticketq/backend"
+	"github.com/ticketq/ticketq/job"
+)
+
+// MaxBatch is the largest number of jobs one SubmitBatch takes.
+const MaxBatch = 10000
+
+// Submit stores one job in queue and returns its receipt. It returns only
+// after the job is fsynced: a nil error means the job is durable and will
+// reach a final state across any crash. On error the job was not stored,
+// except for errors wrapping ErrUnknownOutcome, after which it may have been:
+// retry with the same IdempotencyKey to find out safely.
+//
+// A queue that does not exist yet is created with the default options.
+func (q *Queue) Submit(ctx context.Context, queue string, s Submission) (Receipt, error) {
+	rs, err := q.SubmitBatch(ctx, queue, []Submission{s})
+	if err != nil {
+		return Receipt{}, err
+	}
+	return rs[0], nil
+}
+
+// SubmitBatch stores several jobs in queue in one transaction: all of them
+// or none, with one fsync. The receipts are in the order of subs. Jobs whose
+// idempotency key is already known are not stored again (their receipt is
+// the original's, marked Duplicate). If the queue's MaxQueued would be
+// exceeded, nothing is stored and the error wraps ErrQueueFull.
+func (q *Queue) SubmitBatch(ctx context.Context, queue string, subs []Submission) ([]Receipt, error) {
+	if q.isClosed() {
+		return nil, ErrClosed
+	}
+	if err := job.ValidateQueueName(queue); err != nil {
+		return nil, err
+	}
+	if len(subs) == 0 {
+		return nil, fmt.Errorf("%w: a batch needs at least one job", ErrInvalid)
+	}
+	if len(subs) > MaxBatch {
+		return nil, fmt.Errorf("%w: a batch holds at most %d jobs, got %d", ErrInvalid, MaxBatch, len(subs))
+	}
+	opts := q.settings(queue)
+	jobs := make([]job.Submission, len(subs))
+	for i, s := range subs {
+		if s.MaxAttempts == 0 {
+			s.MaxAttempts = opts.MaxAttempts
+		}
+		if s.Timeout == 0 {
+			s.Timeout = opts.Timeout
+		}
+		jobs[i] = s
+	}
+	rs, err := q.b.Append(ctx, backend.AppendRequest{Queue: queue, Jobs: jobs, MaxQueued: opts.MaxQueued})
+	q.noteFailure(err)
+	return rs, err
+}
+
+func (q *Queue) isClosed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
+}
