@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/ticketq/ticketq/backend"
 	"github.com/ticketq/ticketq/job"
 )
@@ -137,36 +139,34 @@ func (l *Log) Claim(ctx context.Context, req backend.ClaimRequest) (backend.Clai
 	if req.Max <= 0 {
 		return backend.ClaimResult{}, fmt.Errorf("%w: claim of %d jobs", job.ErrInvalid, req.Max)
 	}
+	// Step: peek in a read transaction. An idle pool's poll, or a wake-up
+	// when nothing is due, then costs no write transaction and no fsync.
+	var peek backend.ClaimResult
+	var anyDue bool
+	err := l.view(func(tx *bolt.Tx) error {
+		q, err := openQueue(tx.Bucket(bucketQueues), req.Queue)
+		if err != nil || q == nil || q.meta.paused {
+			return err
+		}
+		keys, next, err := dueKeys(q, sortableTime(l.clock.Now()), 1)
+		anyDue, peek.NextRunAt = len(keys) > 0, next
+		return err
+	})
+	if err != nil || !anyDue {
+		return peek, err
+	}
 	var res backend.ClaimResult
-	err := l.do(ctx, func(w *wtx) error {
+	err = l.do(ctx, func(w *wtx) error {
 		res = backend.ClaimResult{}
 		q, err := w.queue(req.Queue, false)
 		if err != nil || q == nil || q.meta.paused {
 			return err
 		}
-		// Step: find due jobs. Within one priority the ready index is sorted
-		// by run-at, so the first job that is not due ends that priority and
-		// the scan seeks to the next one: cost O(claimed + priorities).
-		due := sortableTime(w.now)
-		var keys [][]byte
-		c := q.ready.Cursor()
-		for k, _ := c.First(); k != nil && len(keys) < req.Max; {
-			if len(k) != 17 {
-				return fmt.Errorf("%w: ready key of %d bytes in queue %q", ErrCorrupt, len(k), q.name)
-			}
-			if at := binary.BigEndian.Uint64(k[1:9]); at > due {
-				if t := fromSortableTime(at); res.NextRunAt.IsZero() || t.Before(res.NextRunAt) {
-					res.NextRunAt = t
-				}
-				if k[0] == 0xff {
-					break
-				}
-				k, _ = c.Seek([]byte{k[0] + 1})
-				continue
-			}
-			keys = append(keys, bytes.Clone(k))
-			k, _ = c.Next()
+		keys, next, err := dueKeys(q, sortableTime(w.now), req.Max)
+		if err != nil {
+			return err
 		}
+		res.NextRunAt = next
 		// Step: move them to running under fresh leases (after the scan:
 		// bbolt cursors must not see the bucket change under them).
 		for _, k := range keys {
@@ -196,6 +196,33 @@ func (l *Log) Claim(ctx context.Context, req backend.ClaimRequest) (backend.Clai
 		return backend.ClaimResult{}, err
 	}
 	return res, nil
+}
+
+// dueKeys returns up to max ready keys that are due at now, in claim order,
+// and the earliest run-at among the jobs it saw that are not due. Within one
+// priority the ready index is sorted by run-at, so the first job that is not
+// due ends that priority and the scan seeks to the next one: the cost is
+// O(returned + priorities), however many delayed jobs wait.
+func dueKeys(q *queueTx, now uint64, max int) (keys [][]byte, next time.Time, err error) {
+	c := q.ready.Cursor()
+	for k, _ := c.First(); k != nil && len(keys) < max; {
+		if len(k) != 17 {
+			return nil, next, fmt.Errorf("%w: ready key of %d bytes in queue %q", ErrCorrupt, len(k), q.name)
+		}
+		if at := binary.BigEndian.Uint64(k[1:9]); at > now {
+			if t := fromSortableTime(at); next.IsZero() || t.Before(next) {
+				next = t
+			}
+			if k[0] == 0xff {
+				break
+			}
+			k, _ = c.Seek([]byte{k[0] + 1})
+			continue
+		}
+		keys = append(keys, bytes.Clone(k))
+		k, _ = c.Next()
+	}
+	return keys, next, nil
 }
 
 // Settle implements backend.Backend.
