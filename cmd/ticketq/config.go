@@ -1,0 +1,353 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ticketq/ticketq"
+	"github.com/ticketq/ticketq/job"
+)
+
+// Config is everything `ticketq serve` can be told. Defaults are set in one
+// place, newConfig; every field is filled from its flag, else its
+// environment variable, else the default.
+type Config struct {
+	Addr    string
+	Data    string
+	Exec    string
+	Webhook string
+
+	Queue       ticketq.QueueOptions // defaults of every queue
+	Grace       time.Duration
+	RetainOK    time.Duration
+	RetainDead  time.Duration
+	MaxBody     int64
+	MaxWait     time.Duration
+	LogLevel    string
+	LogFormat   string
+	QueueConfig map[string]*QueueConfig // per-queue settings, by queue name
+}
+
+// QueueConfig is one queue's own settings; zero fields fall back to the
+// global ones.
+type QueueConfig struct {
+	Exec    string
+	Webhook string
+	Options ticketq.QueueOptions
+}
+
+func newConfig() *Config {
+	return &Config{
+		Addr:        "127.0.0.1:8080",
+		Data:        "ticketq-data",
+		Queue:       ticketq.QueueOptions{Workers: ticketq.DefaultWorkers, MaxAttempts: ticketq.DefaultMaxAttempts, Timeout: ticketq.DefaultTimeout, BackoffBase: time.Second, BackoffMax: 10 * time.Minute},
+		Grace:       30 * time.Second,
+		RetainOK:    24 * time.Hour,
+		RetainDead:  7 * 24 * time.Hour,
+		MaxBody:     1 << 20,
+		MaxWait:     60 * time.Second,
+		LogLevel:    "info",
+		LogFormat:   "auto",
+		QueueConfig: map[string]*QueueConfig{},
+	}
+}
+
+// setting binds one field to a flag and its environment variables.
+type setting struct {
+	flag    string
+	env     []string // first is canonical; the rest are accepted aliases
+	help    string
+	value   flag.Value
+	example string // the flag's argument name in --help
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{"addr", []string{"TICKETQ_ADDR"}, "listen address; a non-loopback address exposes the API to the network", (*stringValue)(&c.Addr), "HOST:PORT"},
+		{"data", []string{"TICKETQ_DATA"}, "data directory (created if missing; holds ticketq.db)", (*stringValue)(&c.Data), "DIR"},
+		{"exec", []string{"TICKETQ_EXEC"}, "default executor: run this shell command per job, payload on stdin", (*stringValue)(&c.Exec), "CMD"},
+		{"webhook", []string{"TICKETQ_WEBHOOK"}, "default executor: POST each payload to this URL", (*stringValue)(&c.Webhook), "URL"},
+		{"workers", []string{"TICKETQ_WORKERS", "MAX_WORKERS"}, "jobs run at once per queue", (*intValue)(&c.Queue.Workers), "N"},
+		{"max-queue", []string{"TICKETQ_MAX_QUEUE", "MAX_QUEUE"}, "queued jobs per queue before submits get 429; 0 = no limit", (*intValue)(&c.Queue.MaxQueued), "N"},
+		{"max-attempts", []string{"TICKETQ_MAX_ATTEMPTS"}, "failed runs before a job is dead", (*intValue)(&c.Queue.MaxAttempts), "N"},
+		{"timeout", []string{"TICKETQ_TIMEOUT"}, "per-run timeout of jobs that set none", (*durationValue)(&c.Queue.Timeout), "DURATION"},
+		{"backoff", []string{"TICKETQ_BACKOFF"}, "delay before the first retry; doubles per failure, with jitter", (*durationValue)(&c.Queue.BackoffBase), "DURATION"},
+		{"backoff-max", []string{"TICKETQ_BACKOFF_MAX"}, "longest retry delay", (*durationValue)(&c.Queue.BackoffMax), "DURATION"},
+		{"grace", []string{"TICKETQ_GRACE"}, "on SIGTERM/SIGINT, how long running jobs may finish before they are canceled (and replayed at next start)", (*durationValue)(&c.Grace), "DURATION"},
+		{"retain-succeeded", []string{"TICKETQ_RETAIN_SUCCEEDED"}, "how long succeeded and canceled jobs are kept; -1ns keeps them forever", (*durationValue)(&c.RetainOK), "DURATION"},
+		{"retain-dead", []string{"TICKETQ_RETAIN_DEAD"}, "how long dead jobs are kept; -1ns keeps them forever", (*durationValue)(&c.RetainDead), "DURATION"},
+		{"max-body", []string{"TICKETQ_MAX_BODY"}, "largest request body in bytes (suffixes KiB, MiB)", (*sizeValue)(&c.MaxBody), "BYTES"},
+		{"max-wait", []string{"TICKETQ_MAX_WAIT"}, "longest ?wait= long-poll a client may ask for", (*durationValue)(&c.MaxWait), "DURATION"},
+		{"log-level", []string{"TICKETQ_LOG_LEVEL"}, "debug, info, warn or error", (*stringValue)(&c.LogLevel), "LEVEL"},
+		{"log-format", []string{"TICKETQ_LOG_FORMAT"}, "json, console, or auto (console on a terminal)", (*stringValue)(&c.LogFormat), "FORMAT"},
+	}
+}
+
+// parseServeConfig fills a Config from args and env (flag beats env beats default).
+func parseServeConfig(args []string, env map[string]string, stderr io.Writer) (*Config, error) {
+	c := newConfig()
+	fs := flag.NewFlagSet("ticketq serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	settings := c.settings()
+	for _, s := range settings {
+		for _, name := range s.env {
+			if v, ok := env[name]; ok {
+				if err := s.value.Set(v); err != nil {
+					return nil, usageError{fmt.Errorf("environment variable %s=%q: %v", name, v, err)}
+				}
+				break
+			}
+		}
+		fs.Var(s.value, s.flag, s.help)
+	}
+	var queueFlags queueFlag
+	fs.Var(&queueFlags, "queue", "")
+	fs.Usage = func() { serveUsage(stderr, settings) }
+	if err := parseQueueEnv(c, env); err != nil {
+		return nil, usageError{err}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	for _, q := range queueFlags {
+		if err := c.setQueue(q.name, q.key, q.value, "--queue "+q.raw); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	if err := c.validate(); err != nil {
+		return nil, usageError{err}
+	}
+	return c, nil
+}
+
+func (c *Config) validate() error {
+	if c.Exec != "" && c.Webhook != "" {
+		return errors.New("--exec and --webhook are both set; choose one default executor")
+	}
+	if err := c.Queue.Validate(); err != nil {
+		return fmt.Errorf("queue defaults: %w", err)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "auto", "json", "console":
+	default:
+		return fmt.Errorf("--log-format %q: want json, console or auto", c.LogFormat)
+	}
+	if c.MaxBody < 1024 {
+		return fmt.Errorf("--max-body %d: at least 1024 bytes", c.MaxBody)
+	}
+	if c.MaxWait <= 0 || c.Grace <= 0 {
+		return errors.New("--max-wait and --grace must be positive")
+	}
+	for name, qc := range c.QueueConfig {
+		if qc.Exec != "" && qc.Webhook != "" {
+			return fmt.Errorf("queue %q has both exec and webhook; choose one", name)
+		}
+		if err := qc.Options.Validate(); err != nil {
+			return fmt.Errorf("queue %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// queueSettings are the per-queue keys, in the order --help lists them.
+var queueSettings = []string{"exec", "webhook", "workers", "max_attempts", "timeout", "backoff", "backoff_max", "max_queue"}
+
+// setQueue applies one per-queue setting; where names the source for errors.
+func (c *Config) setQueue(name, key, value, where string) error {
+	if err := job.ValidateQueueName(name); err != nil {
+		return fmt.Errorf("%s: %v", where, err)
+	}
+	qc := c.QueueConfig[name]
+	if qc == nil {
+		qc = &QueueConfig{}
+		c.QueueConfig[name] = qc
+	}
+	var v flag.Value
+	switch key {
+	case "exec":
+		v = (*stringValue)(&qc.Exec)
+	case "webhook":
+		v = (*stringValue)(&qc.Webhook)
+	case "workers":
+		v = (*intValue)(&qc.Options.Workers)
+	case "max_attempts":
+		v = (*intValue)(&qc.Options.MaxAttempts)
+	case "timeout":
+		v = (*durationValue)(&qc.Options.Timeout)
+	case "backoff":
+		v = (*durationValue)(&qc.Options.BackoffBase)
+	case "backoff_max":
+		v = (*durationValue)(&qc.Options.BackoffMax)
+	case "max_queue":
+		v = (*intValue)(&qc.Options.MaxQueued)
+	default:
+		return fmt.Errorf("%s: unknown queue setting %q (want one of %s)", where, key, strings.Join(queueSettings, ", "))
+	}
+	if err := v.Set(value); err != nil {
+		return fmt.Errorf("%s: %v", where, err)
+	}
+	return nil
+}
+
+// parseQueueEnv reads TICKETQ_QUEUE_<NAME>_<SETTING> variables. NAME is the
+// queue name upper-cased with '.' and '-' as '_'; TICKETQ_QUEUES lists names
+// whose exact spelling matters (e.g. "my-queue"), otherwise the lower-cased
+// NAME is used.
+func parseQueueEnv(c *Config, env map[string]string) error {
+	exact := map[string]string{}
+	for _, n := range strings.Split(env["TICKETQ_QUEUES"], ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			if err := job.ValidateQueueName(n); err != nil {
+				return fmt.Errorf("TICKETQ_QUEUES: %v", err)
+			}
+			exact[envName(n)] = n
+			c.QueueConfig[n] = &QueueConfig{}
+		}
+	}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	// Longer setting names first, so BACKOFF_MAX is not read as BACKOFF.
+	suffixes := append([]string(nil), queueSettings...)
+	sort.Slice(suffixes, func(i, j int) bool { return len(suffixes[i]) > len(suffixes[j]) })
+	for _, k := range keys {
+		rest, ok := strings.CutPrefix(k, "TICKETQ_QUEUE_")
+		if !ok {
+			continue
+		}
+		matched := false
+		for _, s := range suffixes {
+			upper := "_" + strings.ToUpper(s)
+			if mid, ok := strings.CutSuffix(rest, upper); ok && mid != "" {
+				name, known := exact[mid]
+				if !known {
+					name = strings.ToLower(mid)
+				}
+				if err := c.setQueue(name, s, env[k], k); err != nil {
+					return err
+				}
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			return fmt.Errorf("%s: not a queue setting (want TICKETQ_QUEUE_<NAME>_<%s>)", k, strings.ToUpper(strings.Join(queueSettings, "|")))
+		}
+	}
+	return nil
+}
+
+func envName(queue string) string {
+	return strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(queue))
+}
+
+// queueFlag collects repeated --queue NAME:SETTING=VALUE flags.
+type queueFlag []struct{ name, key, value, raw string }
+
+func (q *queueFlag) String() string { return "" }
+
+func (q *queueFlag) Set(s string) error {
+	name, kv, ok := strings.Cut(s, ":")
+	key, value, ok2 := strings.Cut(kv, "=")
+	if !ok || !ok2 || name == "" || key == "" {
+		return fmt.Errorf("want NAME:SETTING=VALUE, e.g. emails:workers=8")
+	}
+	*q = append(*q, struct{ name, key, value, raw string }{name, key, value, s})
+	return nil
+}
+
+func serveUsage(w io.Writer, settings []setting) {
+	fmt.Fprintf(w, "Usage: ticketq serve [flags]\n\nRuns the queue server. Every flag can also be set by its environment\nvariable; a flag beats the variable, the variable beats the default.\n\n")
+	defaults := newConfig().settings()
+	for i, s := range settings {
+		def := defaults[i].value.String()
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(w, "  --%s %s\n      %s\n      env %s; default %s\n", s.flag, s.example, s.help, strings.Join(s.env, " or "), def)
+	}
+	fmt.Fprintf(w, `  --queue NAME:SETTING=VALUE   (repeatable)
+      per-queue setting; SETTING is one of %s
+      env TICKETQ_QUEUE_<NAME>_<SETTING>, e.g. TICKETQ_QUEUE_EMAILS_WORKERS=8
+      (NAME upper-cased, '.' and '-' as '_'; list exact names in TICKETQ_QUEUES)
+`, strings.Join(queueSettings, ", "))
+}
+
+type stringValue string
+
+func (v *stringValue) String() string     { return string(*v) }
+func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
+
+type intValue int
+
+func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
+func (v *intValue) Set(s string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", s)
+	}
+	if n < 0 {
+		return fmt.Errorf("%d is negative", n)
+	}
+	*v = intValue(n)
+	return nil
+}
+
+type durationValue time.Duration
+
+func (v *durationValue) String() string { return time.Duration(*v).String() }
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like 30s or 5m", s)
+	}
+	*v = durationValue(d)
+	return nil
+}
+
+type sizeValue int64
+
+func (v *sizeValue) String() string { return strconv.FormatInt(int64(*v), 10) }
+func (v *sizeValue) Set(s string) error {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = n, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<40)/mult {
+		return fmt.Errorf("%q is not a size like 1048576 or 1MiB", s)
+	}
+	*v = sizeValue(n * mult)
+	return nil
+}
+
+// usageError marks errors caused by how ticketq was invoked (exit status 2).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Ensure that zero configuration gives the documented defaults.
+func TestParseServeConfig_Defaults(t *testing.T) {
+	c, err := parseServeConfig(nil, nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:8080" || c.Data != "ticketq-data" || c.Queue.Workers != 4 || c.Queue.MaxQueued != 0 ||
+		c.Grace != 30*time.Second || c.MaxBody != 1<<20 || c.Exec != "" || c.Webhook != "" || len(c.QueueConfig) != 0 {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+// Ensure that a flag beats its variable, a variable beats the default, and
+// the 1M-requests names MAX_WORKERS and MAX_QUEUE are honoured.
+func TestParseServeConfig_Precedence(t *testing.T) {
+	env := map[string]string{
+		"TICKETQ_ADDR": "127.0.0.1:9000", "TICKETQ_DATA": "/env/data",
+		"MAX_WORKERS": "16", "MAX_QUEUE": "500", "TICKETQ_MAX_BODY": "2MiB",
+	}
+	c, err := parseServeConfig([]string{"--data", "/flag/data", "--grace", "5s"}, env, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:9000" || c.Data != "/flag/data" || c.Queue.Workers != 16 || c.Queue.MaxQueued != 500 ||
+		c.Grace != 5*time.Second || c.MaxBody != 2<<20 {
+		t.Fatalf("config = %+v", c)
+	}
+	// The canonical name wins over the alias.
+	env["TICKETQ_WORKERS"] = "3"
+	if c, _ = parseServeConfig(nil, env, &bytes.Buffer{}); c.Queue.Workers != 3 {
+		t.Fatalf("TICKETQ_WORKERS did not beat MAX_WORKERS: %d", c.Queue.Workers)
+	}
+}
+
+// Ensure that per-queue settings come from the environment alone or from
+// --queue flags, with exact names from TICKETQ_QUEUES.
+func TestParseServeConfig_Queues(t *testing.T) {
+	env := map[string]string{
+		"TICKETQ_QUEUES":                   "my-queue",
+		"TICKETQ_QUEUE_MY_QUEUE_EXEC":      "./run.sh",
+		"TICKETQ_QUEUE_MY_QUEUE_WORKERS":   "8",
+		"TICKETQ_QUEUE_EMAILS_WEBHOOK":     "http://127.0.0.1:9/hook",
+		"TICKETQ_QUEUE_EMAILS_BACKOFF":     "2s",
+		"TICKETQ_QUEUE_EMAILS_BACKOFF_MAX": "1m",
+		"TICKETQ_QUEUE_EMAILS_MAX_QUEUE":   "100",
+	}
+	c, err := parseServeConfig([]string{"--queue", "emails:max_attempts=3", "--queue", "reports:timeout=90s"}, env, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mq, em, rp := c.QueueConfig["my-queue"], c.QueueConfig["emails"], c.QueueConfig["reports"]
+	if mq == nil || mq.Exec != "./run.sh" || mq.Options.Workers != 8 {
+		t.Fatalf("my-queue = %+v", mq)
+	}
+	if em == nil || em.Webhook != "http://127.0.0.1:9/hook" || em.Options.BackoffBase != 2*time.Second ||
+		em.Options.BackoffMax != time.Minute || em.Options.MaxQueued != 100 || em.Options.MaxAttempts != 3 {
+		t.Fatalf("emails = %+v", em)
+	}
+	if rp == nil || rp.Options.Timeout != 90*time.Second {
+		t.Fatalf("reports = %+v", rp)
+	}
+	if len(c.QueueConfig) != 3 {
+		t.Fatalf("queues = %v", c.QueueConfig)
+	}
+}
+
+// Ensure that every bad setting is refused with a message naming it.
+func TestParseServeConfig_Errors(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"bad env number", nil, map[string]string{"MAX_WORKERS": "lots"}, `MAX_WORKERS="lots"`},
+		{"negative env", nil, map[string]string{"TICKETQ_MAX_QUEUE": "-1"}, "TICKETQ_MAX_QUEUE"},
+		{"bad duration", []string{"--grace", "soon"}, nil, "not a duration"},
+		{"bad size", []string{"--max-body", "big"}, nil, "not a size"},
+		{"tiny body", []string{"--max-body", "10"}, nil, "at least 1024"},
+		{"two executors", []string{"--exec", "true", "--webhook", "http://127.0.0.1:1"}, nil, "choose one"},
+		{"queue two executors", nil, map[string]string{"TICKETQ_QUEUE_A_EXEC": "x", "TICKETQ_QUEUE_A_WEBHOOK": "y"}, `queue "a" has both`},
+		{"unknown queue setting env", nil, map[string]string{"TICKETQ_QUEUE_A_COLOR": "red"}, "TICKETQ_QUEUE_A_COLOR: not a queue setting"},
+		{"unknown queue setting flag", []string{"--queue", "a:color=red"}, nil, `unknown queue setting "color"`},
+		{"malformed queue flag", []string{"--queue", "a=b"}, nil, "NAME:SETTING=VALUE"},
+		{"bad queue name", []string{"--queue", "a b:workers=1"}, nil, "outside [A-Za-z0-9._-]"},
+		{"bad exact name", nil, map[string]string{"TICKETQ_QUEUES": "ok,no/slash"}, "TICKETQ_QUEUES"},
+		{"bad log level", []string{"--log-level", "loud"}, nil, "--log-level"},
+		{"stray argument", []string{"extra"}, nil, `unexpected argument "extra"`},
+		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined"},
+		{"attempts out of range", []string{"--max-attempts", "5000"}, nil, "max attempts 5000"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseServeConfig(tc.args, tc.env, &bytes.Buffer{})
+			var ue usageError
+			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want a usage error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// Ensure that --help documents every flag with its variable and default.
+func TestParseServeConfig_Help(t *testing.T) {
+	var out bytes.Buffer
+	_, err := parseServeConfig([]string{"--help"}, nil, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("error = %v", err)
+	}
+	for _, s := range newConfig().settings() {
+		for _, want := range append([]string{"--" + s.flag}, s.env...) {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("--help does not mention %s", want)
+			}
+		}
+	}
+	for _, want := range []string{"default 127.0.0.1:8080", "TICKETQ_QUEUE_<NAME>_<SETTING>", "max_queue"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}

@@ -1,0 +1,99 @@
+// Command ticketq is the durable job-queue server and its command-line
+// client. Run `ticketq help` for the subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+)
+
+func main() {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	os.Exit(exitCode(run(context.Background(), os.Args[1:], env, os.Stdout, os.Stderr), os.Stderr))
+}
+
+const usage = `ticketq: a crash-safe, durable job queue.
+
+Usage:
+  ticketq serve [flags]                 run the server (zero config: 127.0.0.1:8080, ./ticketq-data)
+  ticketq submit [flags] [PAYLOAD|-]    submit a job to a running server; prints its ticket
+  ticketq status [flags] TICKET         print a job's status
+  ticketq bench [flags]                 load-test a running server (submit throughput, ack latency)
+  ticketq version                       print the version
+
+Run 'ticketq COMMAND --help' for a command's flags.
+`
+
+// run is the whole program: it parses args and env and runs one subcommand.
+// Only main calls os.Exit, so tests can call run directly.
+func run(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{errors.New("no command given")}
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], env, stderr)
+	case "submit":
+		return submit(ctx, args[1:], env, stdout, stderr)
+	case "status":
+		return status(ctx, args[1:], env, stdout, stderr)
+	case "bench":
+		return bench(ctx, args[1:], env, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{fmt.Errorf("unknown command %q", args[0])}
+}
+
+// exitCode prints err and maps it to the process status: 0 success, 2 a
+// usage error, 1 anything else.
+func exitCode(err error, stderr io.Writer) int {
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "ticketq: %v\n", err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "ticketq: %v\n", err)
+		return 1
+	}
+}
+
+// newLogger writes JSON lines, or human-readable lines on a terminal.
+func newLogger(level, format string, w io.Writer) zerolog.Logger {
+	if format == "console" || (format == "auto" && isTerminal(w)) {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		lvl = zerolog.InfoLevel
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	stdlog "log"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+	"time"
+
+	oklog "github.com/oklog/run"
+	"github.com/rs/zerolog"
+
+	"github.com/ticketq/ticketq"
+	"github.com/ticketq/ticketq/executor"
+	"github.com/ticketq/ticketq/httpapi"
+	"github.com/ticketq/ticketq/job"
+)
+
+// serve runs the server until SIGINT/SIGTERM or a fatal error. It listens
+// before opening the queue, so /healthz and /readyz answer while recovery of
+// a large backlog is still running.
+func serve(ctx context.Context, args []string, env map[string]string, stderr io.Writer) error {
+	c, err := parseServeConfig(args, env, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(c.LogLevel, c.LogFormat, stderr)
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	api := httpapi.New(nil, httpapi.Options{MaxBodyBytes: c.MaxBody, MaxWait: c.MaxWait, Logger: log})
+	hs := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// A long-poll may hold a response for MaxWait.
+		WriteTimeout:   c.MaxWait + 30*time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       stdlog.New(zerologWriter{log}, "", 0),
+	}
+	log.Info().Str("addr", ln.Addr().String()).Str("data", c.Data).Msg("listening")
+
+	var (
+		g         oklog.Group
+		q         *ticketq.Queue
+		queueDone = make(chan struct{})
+	)
+	g.Add(oklog.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
+
+	// The queue: open (recovery runs here), attach to the API, run until
+	// interrupted, then drain gracefully within the grace period.
+	qctx, stopQueue := context.WithCancel(context.Background())
+	g.Add(func() error {
+		defer close(queueDone)
+		var err error
+		if q, err = openQueue(c, log); err != nil {
+			return err
+		}
+		api.SetQueue(q)
+		rep := q.Recovery()
+		log.Info().Int("recovered", rep.Recovered).Dur("recovery_took", rep.Duration).Msg("ready")
+		return q.Run(qctx)
+	}, func(error) { stopQueue() })
+
+	// The HTTP server. On interrupt it answers 503 while the queue drains
+	// (so load balancers and clients see the shutdown), then closes.
+	g.Add(func() error {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	}, func(error) {
+		api.Drain()
+		<-queueDone
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := hs.Shutdown(sctx); err != nil {
+			_ = hs.Close()
+		}
+	})
+
+	err = g.Run()
+	if q != nil {
+		if cerr := q.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	// oklog/run documents that SignalError is best matched with errors.Is;
+	// the handler returns a pointer, which As needs to find the signal.
+	if errors.Is(err, oklog.ErrSignal) {
+		name := "signal"
+		if sig := (*oklog.SignalError)(nil); errors.As(err, &sig) && sig != nil && sig.Signal != nil {
+			name = sig.Signal.String()
+		}
+		log.Info().Str("signal", name).Msg("stopped")
+		return nil
+	}
+	return err
+}
+
+// openQueue opens the data directory and registers each queue's executor.
+func openQueue(c *Config, log zerolog.Logger) (*ticketq.Queue, error) {
+	q, err := ticketq.Open(c.Data, ticketq.Options{
+		Logger:          log,
+		Grace:           c.Grace,
+		Queue:           c.Queue,
+		RetainSucceeded: c.RetainOK,
+		RetainDead:      c.RetainDead,
+	})
+	if err != nil {
+		return nil, err
+	}
+	def, defKind := handlerFor(c.Exec, c.Webhook)
+	for name, qc := range c.QueueConfig {
+		h, kind := handlerFor(qc.Exec, qc.Webhook)
+		if h == nil {
+			h, kind = def, defKind
+		}
+		if err := q.Handle(name, h, qc.Options); err != nil {
+			_ = q.Close()
+			return nil, err
+		}
+		log.Info().Str("queue", name).Str("executor", kind).Msg("queue configured")
+	}
+	if def != nil {
+		if err := q.HandleDefault(def); err != nil {
+			_ = q.Close()
+			return nil, err
+		}
+		log.Info().Str("executor", defKind).Msg("default executor for every other queue")
+	}
+	return q, nil
+}
+
+// handlerFor builds the executor named by the settings, or nil for a queue
+// whose jobs wait for external workers.
+func handlerFor(execCmd, webhook string) (job.Handler, string) {
+	switch {
+	case execCmd != "":
+		return executor.Exec(execCmd, executor.ExecOptions{}), "exec"
+	case webhook != "":
+		return executor.Webhook(webhook, executor.WebhookOptions{}), "webhook"
+	}
+	return nil, "none (jobs wait for a worker)"
+}
+
+// zerologWriter routes net/http's own log lines into the JSON log.
+type zerologWriter struct{ log zerolog.Logger }
+
+func (w zerologWriter) Write(p []byte) (int, error) {
+	w.log.Warn().Str("component", "http").Msg(string(trimNewline(p)))
+	return len(p), nil
+}
+
+func trimNewline(p []byte) []byte {
+	if n := len(p); n > 0 && p[n-1] == '\n' {
+		return p[:n-1]
+	}
+	return p
+}

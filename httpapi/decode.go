@@ -1,0 +1,161 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/ticketq/ticketq/job"
+)
+
+// readBody decodes a JSON body into v, strictly: unknown fields, a second
+// value or trailing garbage are refused, so that a typo in a field name is
+// an error instead of a silently ignored option. When required is false an
+// empty body is accepted and leaves v alone. The body was capped by serve.
+func readBody(r *http.Request, v any, required bool) error {
+	if required {
+		if err := checkMediaType(r); err != nil {
+			return err
+		}
+	}
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err // *http.MaxBytesError, or the client went away
+	}
+	if len(b) == 0 && !required {
+		return nil
+	}
+	if !required {
+		if err := checkMediaType(r); err != nil {
+			return err
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if rest := strings.TrimLeft(string(b[dec.InputOffset():]), " \t\r\n"); rest != "" {
+		return invalidf("invalid_json", "unexpected data after the JSON value at offset %d; send exactly one JSON object", dec.InputOffset())
+	}
+	return nil
+}
+
+// checkMediaType accepts application/json with any parameters (charset).
+func checkMediaType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return errorf(errMediaType, "the request has no Content-Type; send JSON with -H 'Content-Type: application/json' or curl --json")
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return errorf(errMediaType, "Content-Type %q is not supported; send JSON with -H 'Content-Type: application/json' or curl --json", clip(ct))
+	}
+	return nil
+}
+
+// jsonError explains a decoding error in terms of the request body.
+func jsonError(err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return err
+	case errors.Is(err, io.EOF):
+		return invalidf("invalid_json", "the body is empty; send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return invalidf("invalid_json", "the body ends in the middle of a JSON value")
+	case errors.As(err, &syntax):
+		return invalidf("invalid_json", "the body is not valid JSON at offset %d: %v", syntax.Offset, err)
+	case errors.As(err, &typ) && typ.Field == "":
+		return invalidf("invalid_json", "the body must be a JSON object, not %s", typ.Value)
+	case errors.As(err, &typ):
+		// Field is the Go path, which names the embedded struct too.
+		field := strings.ReplaceAll(typ.Field, "jobFields.", "")
+		return invalidf("invalid_request", "field %q must be %s, not %s", field, jsonType(typ.Type.String()), typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// encoding/json has no error type for this one.
+		return invalidf("unknown_field", "%s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return invalidf("invalid_json", "%v", err)
+}
+
+// jsonType names a Go type of a request field the way a client sees it.
+func jsonType(goType string) string {
+	switch strings.TrimPrefix(goType, "*") {
+	case "int":
+		return "an integer"
+	case "string":
+		return "a string"
+	case "[]httpapi.jobFields":
+		return "an array of jobs"
+	}
+	return goType
+}
+
+// ticketParam parses the {ticket} of the path.
+func ticketParam(r *http.Request) (job.Ticket, error) {
+	t, err := job.ParseTicket(mux.Vars(r)["ticket"])
+	if err != nil {
+		return 0, withCode("invalid_ticket", err)
+	}
+	return t, nil
+}
+
+// queueParam validates the {queue} of the path.
+func queueParam(r *http.Request) (string, error) {
+	name := mux.Vars(r)["queue"]
+	return name, job.ValidateQueueName(name)
+}
+
+// query returns the query parameters, refusing any outside allowed and any
+// given twice: a misspelt filter must not silently list everything.
+func query(r *http.Request, allowed ...string) (url.Values, error) {
+	vals, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, invalidf("invalid_request", "the query string is malformed: %v", err)
+	}
+	for name, vs := range vals {
+		if !slices.Contains(allowed, name) {
+			if len(allowed) == 0 {
+				return nil, invalidf("unknown_field", "unknown query parameter %q; this route takes none", clip(name))
+			}
+			return nil, invalidf("unknown_field", "unknown query parameter %q; this route takes %s", clip(name), strings.Join(allowed, ", "))
+		}
+		if len(vs) > 1 {
+			return nil, invalidf("invalid_request", "query parameter %q is given %d times", name, len(vs))
+		}
+	}
+	return vals, nil
+}
+
+// parseDuration parses a Go duration ("90s", "1h30m") that must not be
+// negative.
+func parseDuration(field, s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, invalidf("invalid_request", "%s %q is not a duration such as \"30s\" or \"1h30m\"", field, clip(s))
+	}
+	if d < 0 {
+		return 0, invalidf("invalid_request", "%s %q is negative", field, clip(s))
+	}
+	return d, nil
+}
+
+// clip keeps hostile input from flooding error messages and logs.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}

@@ -1,0 +1,204 @@
+package httpapi_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ticketq/ticketq"
+	"github.com/ticketq/ticketq/httpapi"
+)
+
+// errorCase is one request that must be refused without changing anything.
+type errorCase struct {
+	name         string
+	method, path string
+	body         string
+	header       map[string]string // nil: JSON Content-Type when there is a body
+	status       int
+	code         string
+	allow        string // the Allow header of a 405
+	retryAfter   string
+}
+
+// Ensure that every refused request answers its documented status and code
+// as JSON, and leaves the stored state exactly as it was.
+func TestServer_Errors(t *testing.T) {
+	tb := setup(t, func(q *ticketq.Queue) {
+		must(t, q.Configure("small", ticketq.QueueOptions{MaxQueued: 1}))
+	})
+	queued := tb.submit(t, "q", `{"payload": 1}`)
+	canceled := tb.submit(t, "q", `{"payload": 2}`)
+	tb.do(t, http.MethodDelete, "/v1/jobs/"+canceled, "").expect(t, http.StatusOK)
+	tb.submit(t, "small", `{"payload": 3}`)
+
+	const submit = "/v1/queues/q/jobs"
+	text := map[string]string{"Content-Type": "text/plain"}
+	none := map[string]string{}
+	big := `{"payload": "` + strings.Repeat("x", httpapi.DefaultMaxBodyBytes) + `"}`
+	cases := []errorCase{
+		// 400: the body.
+		{name: "TruncatedJSON", method: "POST", path: submit, body: `{"payload":`, status: 400, code: "invalid_json"},
+		{name: "BadJSON", method: "POST", path: submit, body: `{"payload": nope}`, status: 400, code: "invalid_json"},
+		{name: "EmptyBody", method: "POST", path: submit, header: map[string]string{"Content-Type": "application/json"}, status: 400, code: "invalid_json"},
+		{name: "NotAnObject", method: "POST", path: submit, body: `[{"payload": 1}]`, status: 400, code: "invalid_json"},
+		{name: "UnknownField", method: "POST", path: submit, body: `{"payload": 1, "priorty": 5}`, status: 400, code: "unknown_field"},
+		{name: "UnknownFieldInBatch", method: "POST", path: submit, body: `{"jobs": [{"payload": 1, "jobs": []}]}`, status: 400, code: "unknown_field"},
+		{name: "TrailingValue", method: "POST", path: submit, body: `{"payload": 1} {"payload": 2}`, status: 400, code: "invalid_json"},
+		{name: "TrailingGarbage", method: "POST", path: submit, body: `{"payload": 1}x`, status: 400, code: "invalid_json"},
+		{name: "MissingPayload", method: "POST", path: submit, body: `{"priority": 1}`, status: 400, code: "invalid_request"},
+		{name: "NullPayload", method: "POST", path: submit, body: `{"payload": null}`, status: 400, code: "invalid_request"},
+		{name: "WrongType", method: "POST", path: submit, body: `{"payload": 1, "priority": "high"}`, status: 400, code: "invalid_request"},
+		{name: "BadDelay", method: "POST", path: submit, body: `{"payload": 1, "delay": "soon"}`, status: 400, code: "invalid_request"},
+		{name: "NegativeDelay", method: "POST", path: submit, body: `{"payload": 1, "delay": "-1s"}`, status: 400, code: "invalid_request"},
+		{name: "HugeDelay", method: "POST", path: submit, body: `{"payload": 1, "delay": "10000h"}`, status: 400, code: "invalid_request"},
+		{name: "BadTimeout", method: "POST", path: submit, body: `{"payload": 1, "timeout": "30"}`, status: 400, code: "invalid_request"},
+		{name: "NegativeTimeout", method: "POST", path: submit, body: `{"payload": 1, "timeout": "-5m"}`, status: 400, code: "invalid_request"},
+		{name: "DelayAndRunAt", method: "POST", path: submit, body: `{"payload": 1, "delay": "1s", "run_at": "2030-01-02T15:04:05Z"}`, status: 400, code: "invalid_request"},
+		{name: "BadRunAt", method: "POST", path: submit, body: `{"payload": 1, "run_at": "tomorrow"}`, status: 400, code: "invalid_request"},
+		{name: "PriorityTooHigh", method: "POST", path: submit, body: `{"payload": 1, "priority": 101}`, status: 400, code: "invalid_request"},
+		{name: "PriorityTooLow", method: "POST", path: submit, body: `{"payload": 1, "priority": -101}`, status: 400, code: "invalid_request"},
+		{name: "NegativeMaxAttempts", method: "POST", path: submit, body: `{"payload": 1, "max_attempts": -1}`, status: 400, code: "invalid_request"},
+		{name: "JobAndBatch", method: "POST", path: submit, body: `{"payload": 1, "jobs": [{"payload": 2}]}`, status: 400, code: "invalid_request"},
+		{name: "EmptyBatch", method: "POST", path: submit, body: `{"jobs": []}`, status: 400, code: "invalid_request"},
+		{name: "BatchMissingPayload", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, {}]}`, status: 400, code: "invalid_request"},
+		{name: "BatchOneBadJob", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, {"payload": 2, "priority": 1000}]}`, status: 400, code: "invalid_request"},
+		{name: "BadQueueName", method: "POST", path: "/v1/queues/bad!name/jobs", body: `{"payload": 1}`, status: 400, code: "invalid_request"},
+		{name: "UnknownQueryParameter", method: "POST", path: submit + "?wait=1s", body: `{"payload": 1}`, status: 400, code: "unknown_field"},
+		{name: "BodyOnPause", method: "POST", path: "/v1/queues/q/pause", body: `{"paused": true}`, status: 400, code: "unknown_field"},
+		// 400: the URL.
+		{name: "TicketNotANumber", method: "GET", path: "/v1/jobs/abc", status: 400, code: "invalid_ticket"},
+		{name: "TicketZero", method: "GET", path: "/v1/jobs/0", status: 400, code: "invalid_ticket"},
+		{name: "TicketOverflow", method: "GET", path: "/v1/jobs/99999999999999999999", status: 400, code: "invalid_ticket"},
+		{name: "TicketLeadingZero", method: "GET", path: "/v1/jobs/01", status: 400, code: "invalid_ticket"},
+		{name: "CancelBadTicket", method: "DELETE", path: "/v1/jobs/abc", status: 400, code: "invalid_ticket"},
+		{name: "RetryBadTicket", method: "POST", path: "/v1/jobs/0/retry", status: 400, code: "invalid_ticket"},
+		{name: "BadWait", method: "GET", path: "/v1/jobs/" + queued + "?wait=forever", status: 400, code: "invalid_request"},
+		{name: "NegativeWait", method: "GET", path: "/v1/jobs/" + queued + "?wait=-1s", status: 400, code: "invalid_request"},
+		{name: "WaitOverMax", method: "GET", path: "/v1/jobs/" + queued + "?wait=61s", status: 400, code: "invalid_request"},
+		{name: "ListBadState", method: "GET", path: submit + "?state=done", status: 400, code: "invalid_request"},
+		{name: "ListLimitZero", method: "GET", path: submit + "?limit=0", status: 400, code: "invalid_request"},
+		{name: "ListLimitTooBig", method: "GET", path: submit + "?limit=1001", status: 400, code: "invalid_request"},
+		{name: "ListLimitNotANumber", method: "GET", path: submit + "?limit=ten", status: 400, code: "invalid_request"},
+		{name: "ListBadAfter", method: "GET", path: submit + "?after=abc", status: 400, code: "invalid_ticket"},
+		{name: "ListMisspeltFilter", method: "GET", path: submit + "?stat=queued", status: 400, code: "unknown_field"},
+		{name: "ListRepeatedLimit", method: "GET", path: submit + "?limit=1&limit=2", status: 400, code: "invalid_request"},
+		{name: "StatsBadQueueName", method: "GET", path: "/v1/queues/bad!name", status: 400, code: "invalid_request"},
+		// 404.
+		{name: "UnknownTicket", method: "GET", path: "/v1/jobs/999999", status: 404, code: "not_found"},
+		{name: "CancelUnknownTicket", method: "DELETE", path: "/v1/jobs/999999", status: 404, code: "not_found"},
+		{name: "RetryUnknownTicket", method: "POST", path: "/v1/jobs/999999/retry", status: 404, code: "not_found"},
+		{name: "UnknownQueueStats", method: "GET", path: "/v1/queues/nope", status: 404, code: "not_found"},
+		{name: "UnknownQueueList", method: "GET", path: "/v1/queues/nope/jobs", status: 404, code: "not_found"},
+		{name: "UnknownRoute", method: "GET", path: "/v1/nope", status: 404, code: "not_found"},
+		{name: "UnknownRootRoute", method: "GET", path: "/nope", status: 404, code: "not_found"},
+		{name: "UncleanPath", method: "POST", path: "/v1/queues/q/../q/jobs", body: `{"payload": 1}`, status: 404, code: "not_found"},
+		// 405.
+		{name: "DeleteJobs", method: "DELETE", path: submit, status: 405, code: "method_not_allowed", allow: "GET, POST"},
+		{name: "PutJob", method: "PUT", path: "/v1/jobs/" + queued, body: `{"payload": 1}`, status: 405, code: "method_not_allowed", allow: "DELETE, GET"},
+		{name: "GetRetry", method: "GET", path: "/v1/jobs/" + canceled + "/retry", status: 405, code: "method_not_allowed", allow: "POST"},
+		{name: "GetPause", method: "GET", path: "/v1/queues/q/pause", status: 405, code: "method_not_allowed", allow: "POST"},
+		{name: "PostHealthz", method: "POST", path: "/healthz", status: 405, code: "method_not_allowed", allow: "GET, HEAD"},
+		// 409.
+		{name: "CancelFinal", method: "DELETE", path: "/v1/jobs/" + canceled, status: 409, code: "already_final"},
+		{name: "RetryQueued", method: "POST", path: "/v1/jobs/" + queued + "/retry", status: 409, code: "not_retryable"},
+		// 413, 415, 429.
+		{name: "BodyTooLarge", method: "POST", path: submit, body: big, status: 413, code: "body_too_large"},
+		{name: "TextBody", method: "POST", path: submit, body: `{"payload": 1}`, header: text, status: 415, code: "unsupported_media_type"},
+		{name: "NoContentType", method: "POST", path: submit, body: `{"payload": 1}`, header: none, status: 415, code: "unsupported_media_type"},
+		{name: "NoContentTypeNoBody", method: "POST", path: submit, header: none, status: 415, code: "unsupported_media_type"},
+		{name: "TextBodyOnPause", method: "POST", path: "/v1/queues/q/pause", body: `{}`, header: text, status: 415, code: "unsupported_media_type"},
+		{name: "QueueFull", method: "POST", path: "/v1/queues/small/jobs", body: `{"payload": 4}`, status: 429, code: "queue_full", retryAfter: "1"},
+		{name: "QueueFullBatch", method: "POST", path: "/v1/queues/small/jobs", body: `{"jobs": [{"payload": 4}, {"payload": 5}]}`, status: 429, code: "queue_full", retryAfter: "1"},
+	}
+	for _, c := range cases {
+		// Ensure that this request is refused and changes nothing.
+		t.Run(c.name, func(t *testing.T) { tb.expectRefused(t, c) })
+	}
+}
+
+// expectRefused sends c and checks the answer and the unchanged state.
+func (tb *testBundle) expectRefused(t *testing.T, c errorCase) {
+	t.Helper()
+	before := tb.snapshot(t)
+	h := c.header
+	if h == nil && c.body != "" {
+		h = map[string]string{"Content-Type": "application/json"}
+	}
+	r := tb.request(t, context.Background(), c.method, c.path, c.body, h)
+	msg := r.expectError(t, c.status, c.code)
+	if got := r.header.Get("Allow"); got != c.allow {
+		t.Errorf("Allow = %q, want %q", got, c.allow)
+	}
+	if got := r.header.Get("Retry-After"); got != c.retryAfter {
+		t.Errorf("Retry-After = %q, want %q", got, c.retryAfter)
+	}
+	if c.status == http.StatusUnsupportedMediaType && !strings.Contains(msg, "Content-Type: application/json") {
+		t.Errorf("415 message %q does not tell how to fix it", msg)
+	}
+	if after := tb.snapshot(t); after != before {
+		t.Fatalf("the refused request changed the state:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// Ensure that the failures a real store does not produce on demand map to
+// their documented status and code. The fake has no state to change.
+func TestServer_Errors_Store(t *testing.T) {
+	cases := []struct {
+		name    string
+		err     error // nil: the queue panics
+		method  string
+		path    string
+		status  int
+		code    string
+		message string // a part of the message
+	}{
+		{"StoreFailed", fmt.Errorf("%w: commit failed: input/output error", ticketq.ErrStoreFailed), "GET", "/v1/jobs/1", 503, "store_failed", "commit failed"},
+		{"OutcomeUnknown", fmt.Errorf("%w: %w: fsync: input/output error", ticketq.ErrUnknownOutcome, ticketq.ErrStoreFailed), "POST", "/v1/queues/q/jobs", 503, "outcome_unknown", "same idempotency_key"},
+		{"Closed", ticketq.ErrClosed, "DELETE", "/v1/jobs/1", 503, "shutting_down", "closed"},
+		{"LeaseMismatch", ticketq.ErrLeaseMismatch, "POST", "/v1/jobs/1/retry", 409, "lease_mismatch", "no longer held"},
+		{"Conflict", fmt.Errorf("%w: something else", ticketq.ErrConflict), "POST", "/v1/jobs/1/retry", 409, "conflict", "something else"},
+		{"Internal", errors.New("disk on fire"), "GET", "/v1/queues", 500, "internal", "disk on fire"},
+		{"Panic", nil, "GET", "/v1/queues/q", 500, "internal", "server log"},
+	}
+	for _, c := range cases {
+		// Ensure that this failure is answered as documented.
+		t.Run(c.name, func(t *testing.T) {
+			logs := &syncBuffer{}
+			srv := httptest.NewServer(httpapi.New(fakeQueue{err: c.err}, httpapi.Options{Logger: zerolog.New(logs)}))
+			defer srv.Close()
+			tb := &testBundle{srv: srv}
+			body := ""
+			if strings.HasSuffix(c.path, "/jobs") {
+				body = `{"payload": 1}`
+			}
+			r := tb.do(t, c.method, c.path, body)
+			if msg := r.expectError(t, c.status, c.code); !strings.Contains(msg, c.message) {
+				t.Fatalf("message %q does not contain %q", msg, c.message)
+			}
+			if c.code == "shutting_down" && !r.close {
+				t.Fatalf("shutting_down without Connection: close")
+			}
+			if c.status == 500 && !logged(t, logs, "error", r.header.Get("X-Request-Id")) {
+				t.Fatalf("no error log line for the 500 with its request id:\n%v", logs.lines(t))
+			}
+		})
+	}
+}
+
+// logged reports whether a line of the level carries the request id.
+func logged(t *testing.T, logs *syncBuffer, level, requestID string) bool {
+	t.Helper()
+	for _, l := range logs.lines(t) {
+		if l["level"] == level && l["request_id"] == requestID {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,135 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gorilla/mux"
+)
+
+// routes is the route table: one line per route. External checks rely on
+// these paths; change them only together with the API documentation.
+func (s *Server) routes() *mux.Router {
+	r := mux.NewRouter()
+	// Clients must use the exact path: mux would otherwise answer a
+	// non-canonical one with a 301, which many clients follow as a GET.
+	r.SkipClean(true)
+
+	r.Handle("/healthz", s.serve(s.healthz)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/readyz", s.serve(s.readyz)).Methods(http.MethodGet, http.MethodHead)
+
+	r.Handle("/v1/queues", s.v1(s.listQueues)).Methods(http.MethodGet)
+	r.Handle("/v1/queues/{queue}", s.v1(s.queueStats)).Methods(http.MethodGet)
+	r.Handle("/v1/queues/{queue}/jobs", s.v1(s.submit)).Methods(http.MethodPost)
+	r.Handle("/v1/queues/{queue}/jobs", s.v1(s.listJobs)).Methods(http.MethodGet)
+	r.Handle("/v1/queues/{queue}/pause", s.v1(s.pause)).Methods(http.MethodPost)
+	r.Handle("/v1/queues/{queue}/resume", s.v1(s.resume)).Methods(http.MethodPost)
+	r.Handle("/v1/jobs/{ticket}", s.v1(s.getJob)).Methods(http.MethodGet)
+	r.Handle("/v1/jobs/{ticket}", s.v1(s.cancel)).Methods(http.MethodDelete)
+	r.Handle("/v1/jobs/{ticket}/retry", s.v1(s.retry)).Methods(http.MethodPost)
+
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.writeError(w, req, errRouteNotFound)
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
+	return r
+}
+
+// reply is what a handler answers on success.
+type reply struct {
+	status   int    // 200 when zero
+	location string // the Location header, when set
+	body     any    // encoded as JSON
+}
+
+func ok(body any) (reply, error) { return reply{body: body}, nil }
+
+// serve adapts a handler to http.Handler: the handler returns a value or an
+// error, and this is the only place that writes either, so every error goes
+// through classify.
+func (s *Server) serve(h func(r *http.Request) (reply, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every route gets the cap, so that no handler can read an
+		// unbounded body by mistake.
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		rep, err := h(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if rep.location != "" {
+			w.Header().Set("Location", rep.location)
+		}
+		if rep.status == 0 {
+			rep.status = http.StatusOK
+		}
+		writeJSON(w, r, rep.status, rep.body)
+	})
+}
+
+// v1 adapts a handler that needs the queue.
+func (s *Server) v1(h func(q Queue, r *http.Request) (reply, error)) http.Handler {
+	return s.serve(func(r *http.Request) (reply, error) {
+		// gate already refused requests before SetQueue; this only covers
+		// a SetQueue(nil) racing with the request.
+		q := s.attached()
+		if q == nil {
+			return reply{}, errNotReady
+		}
+		return h(q, r)
+	})
+}
+
+// gate answers every /v1 request with 503 while the queue is not attached
+// or the server is draining, whether or not the route exists.
+func (s *Server) gate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/") {
+			switch {
+			case s.draining.Load():
+				s.writeError(w, r, errShuttingDown)
+				return
+			case s.attached() == nil:
+				s.writeError(w, r, errNotReady)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// methodNotAllowed answers a known path with the wrong method, listing in
+// Allow the methods that the path takes.
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	_ = s.router.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		// A fresh match per route: mux reports a route whose path matches
+		// but whose method does not with ErrMethodMismatch.
+		var m mux.RouteMatch
+		if route.Match(r, &m) || m.MatchErr == mux.ErrMethodMismatch {
+			methods, _ := route.GetMethods()
+			allow = append(allow, methods...)
+		}
+		return nil
+	})
+	slices.Sort(allow)
+	allow = slices.Compact(allow)
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	s.writeError(w, r, errorf(errMethodNotAllowed, "%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+}
+
+// writeJSON writes one JSON answer.
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only a bug in a view can get here; the client still gets JSON.
+		loggerOf(r).Error().Err(err).Msg("encode answer")
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"the answer could not be encoded"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

@@ -1,0 +1,167 @@
+// Package httpapi serves a ticketq Queue over HTTP: JSON in and out, one
+// route table (routes.go), and one function that turns errors into status
+// codes (errors.go).
+//
+// A Server can start before its queue is ready: New(nil, …) answers /healthz
+// at once and every /v1 request with 503 not_ready until SetQueue, so a
+// process can listen while recovery runs. Drain starts the shutdown: /readyz
+// and /v1 answer 503 and long-polls end, so that http.Server.Shutdown is not
+// held up by them.
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
+
+	"github.com/ticketq/ticketq"
+)
+
+// Queue is what the HTTP API needs of a queue; *ticketq.Queue implements it.
+// It is declared here, by its user, so that tests can stand in a fake for
+// the errors that are hard to provoke on a real store.
+type Queue interface {
+	SubmitBatch(ctx context.Context, queue string, subs []ticketq.Submission) ([]ticketq.Receipt, error)
+	Status(ctx context.Context, t ticketq.Ticket) (*ticketq.Job, error)
+	Wait(ctx context.Context, t ticketq.Ticket) (*ticketq.Job, error)
+	Cancel(ctx context.Context, t ticketq.Ticket) (*ticketq.Job, error)
+	Retry(ctx context.Context, t ticketq.Ticket) (*ticketq.Job, error)
+	List(ctx context.Context, query ticketq.ListQuery) (ticketq.Page, error)
+	Stats(ctx context.Context, queue string) (ticketq.QueueStats, error)
+	Queues(ctx context.Context) ([]string, error)
+	Pause(ctx context.Context, queue string) error
+	Resume(ctx context.Context, queue string) error
+}
+
+var _ Queue = (*ticketq.Queue)(nil)
+
+// Defaults of Options.
+const (
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultMaxWait      = 60 * time.Second
+)
+
+// Options configure a Server. Zero values take the documented defaults, so
+// Options{} is a working configuration.
+type Options struct {
+	// MaxBodyBytes caps a request body; a larger one is refused with 413
+	// body_too_large before anything is stored. Defaults to 1 MiB.
+	MaxBodyBytes int64
+	// MaxWait is the longest long-poll a client may ask for with
+	// GET /v1/jobs/{ticket}?wait=; a longer one is refused with 400. The
+	// http.Server's WriteTimeout must exceed it. Defaults to 60 s.
+	MaxWait time.Duration
+	// Logger receives one access-log line per request (Info) and the details
+	// of internal errors and panics (Error). Defaults to no logging.
+	Logger zerolog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = DefaultMaxWait
+	}
+	return o
+}
+
+// Server is the HTTP API of one Queue. It implements http.Handler and is
+// safe for concurrent use; SetQueue and Drain may be called from any
+// goroutine while it serves.
+type Server struct {
+	opts    Options
+	log     zerolog.Logger
+	router  *mux.Router
+	handler http.Handler // router wrapped in the middleware
+
+	// queue is nil until SetQueue: the process may listen while recovery
+	// still runs, and answer 503 until it is done.
+	queue    atomic.Pointer[queueRef]
+	draining atomic.Bool
+	// drained ends in-flight long-polls when Drain is called.
+	drained    context.Context
+	cancelWait context.CancelFunc
+}
+
+// queueRef boxes the interface so that it fits an atomic.Pointer.
+type queueRef struct{ q Queue }
+
+// New returns the API of q. q may be nil while the queue is still being
+// opened and recovered: the server then answers 503 not_ready on /v1 and
+// 503 on /readyz until SetQueue.
+func New(q Queue, opts Options) *Server {
+	opts = opts.withDefaults()
+	s := &Server{opts: opts, log: opts.Logger}
+	s.drained, s.cancelWait = context.WithCancel(context.Background())
+	s.SetQueue(q)
+	s.router = s.routes()
+	s.handler = s.withRequestID(s.logRequests(s.recoverPanics(s.gate(s.router))))
+	return s
+}
+
+// SetQueue attaches the queue once it is open and recovered; from then on
+// /readyz answers 200 and /v1 requests are served. A nil q detaches it.
+func (s *Server) SetQueue(q Queue) {
+	if q == nil {
+		s.queue.Store(nil)
+		return
+	}
+	s.queue.Store(&queueRef{q: q})
+}
+
+// Drain marks the server as shutting down: /readyz answers 503 so that load
+// balancers stop sending traffic, every /v1 request answers 503
+// shutting_down with Connection: close, and long-polls in flight return the
+// job as it is. /healthz still answers 200. Call it before
+// http.Server.Shutdown. It cannot be undone.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	s.cancelWait()
+}
+
+// ServeHTTP serves one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+// attached returns the queue, or nil before SetQueue.
+func (s *Server) attached() Queue {
+	if ref := s.queue.Load(); ref != nil {
+		return ref.q
+	}
+	return nil
+}
+
+// statusView answers the probes.
+type statusView struct {
+	Status string `json:"status"`
+}
+
+// healthz answers 200 while the process serves HTTP at all: liveness,
+// which a restart would not improve by failing.
+func (s *Server) healthz(r *http.Request) (reply, error) {
+	if _, err := query(r); err != nil {
+		return reply{}, err
+	}
+	return ok(statusView{Status: "ok"})
+}
+
+// readyz answers 200 once the queue is attached and until Drain: whether
+// this instance should get traffic.
+func (s *Server) readyz(r *http.Request) (reply, error) {
+	if _, err := query(r); err != nil {
+		return reply{}, err
+	}
+	switch {
+	case s.draining.Load():
+		return reply{status: http.StatusServiceUnavailable, body: statusView{Status: "shutting_down"}}, nil
+	case s.attached() == nil:
+		return reply{status: http.StatusServiceUnavailable, body: statusView{Status: "recovering"}}, nil
+	}
+	return ok(statusView{Status: "ready"})
+}

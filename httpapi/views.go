@@ -1,0 +1,175 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/ticketq/ticketq"
+	"github.com/ticketq/ticketq/job"
+)
+
+// The views are the JSON shapes of the API. They are separate from the
+// stored types so that a change in storage never changes the wire format
+// by accident.
+
+// receiptView answers a single submit.
+type receiptView struct {
+	Ticket    string `json:"ticket"`
+	Queue     string `json:"queue"`
+	State     string `json:"state"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+// batchView answers a batch submit.
+type batchView struct {
+	Tickets []string    `json:"tickets"`
+	Jobs    []batchItem `json:"jobs"`
+}
+
+type batchItem struct {
+	Ticket    string `json:"ticket"`
+	State     string `json:"state"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// summaryView is a job in a listing: everything but its payload, result
+// and error history, which can be large.
+type summaryView struct {
+	Ticket         string    `json:"ticket"`
+	Queue          string    `json:"queue"`
+	State          string    `json:"state"`
+	Attempts       int       `json:"attempts"`
+	MaxAttempts    int       `json:"max_attempts"`
+	Interrupted    int       `json:"interrupted"`
+	Priority       int       `json:"priority"`
+	IdempotencyKey string    `json:"idempotency_key,omitempty"`
+	CreatedAt      timestamp `json:"created_at"`
+	UpdatedAt      timestamp `json:"updated_at"`
+	RunAt          timestamp `json:"run_at"`
+	StartedAt      timestamp `json:"started_at"`
+	FinishedAt     timestamp `json:"finished_at"`
+	LastError      string    `json:"last_error,omitempty"`
+}
+
+// jobView is one job in full.
+type jobView struct {
+	summaryView
+	Result  rawJSON            `json:"result"`
+	Payload rawJSON            `json:"payload"`
+	Errors  []attemptErrorView `json:"errors"`
+}
+
+type attemptErrorView struct {
+	Attempt int       `json:"attempt"`
+	At      timestamp `json:"at"`
+	Error   string    `json:"error"`
+}
+
+func newSummaryView(j *job.Job) summaryView {
+	return summaryView{
+		Ticket:         j.Ticket.String(),
+		Queue:          j.Queue,
+		State:          j.State.String(),
+		Attempts:       j.Attempt,
+		MaxAttempts:    j.MaxAttempts,
+		Interrupted:    j.Interrupted,
+		Priority:       j.Priority,
+		IdempotencyKey: j.IdempotencyKey,
+		CreatedAt:      timestamp(j.CreatedAt),
+		UpdatedAt:      timestamp(j.UpdatedAt),
+		RunAt:          timestamp(j.RunAt),
+		StartedAt:      timestamp(j.StartedAt),
+		FinishedAt:     timestamp(j.FinishedAt),
+		LastError:      j.LastError,
+	}
+}
+
+func newJobView(j *job.Job) jobView {
+	v := jobView{
+		summaryView: newSummaryView(j),
+		Result:      rawJSON(j.Result),
+		Payload:     rawJSON(j.Payload),
+		Errors:      make([]attemptErrorView, len(j.Errors)),
+	}
+	for i, e := range j.Errors {
+		v.Errors[i] = attemptErrorView{Attempt: e.Attempt, At: timestamp(e.At), Error: e.Error}
+	}
+	return v
+}
+
+// pageView answers a listing.
+type pageView struct {
+	Jobs []summaryView `json:"jobs"`
+	Next string        `json:"next"`
+}
+
+// statsView describes one queue.
+type statsView struct {
+	Queue    string     `json:"queue"`
+	Paused   bool       `json:"paused"`
+	Counts   countsView `json:"counts"`
+	InFlight int        `json:"in_flight"`
+	// OldestQueuedAgeSeconds is how long the longest-waiting due job has
+	// waited; jobs delayed into the future do not count.
+	OldestQueuedAgeSeconds float64 `json:"oldest_queued_age_seconds"`
+}
+
+// countsView has one field per state, so that every state is present and
+// in lifecycle order.
+type countsView struct {
+	Queued    int `json:"queued"`
+	Running   int `json:"running"`
+	Succeeded int `json:"succeeded"`
+	Dead      int `json:"dead"`
+	Canceled  int `json:"canceled"`
+}
+
+func newStatsView(st ticketq.QueueStats) statsView {
+	return statsView{
+		Queue:  st.Queue,
+		Paused: st.Paused,
+		Counts: countsView{
+			Queued:    st.Counts[job.Queued],
+			Running:   st.Counts[job.Running],
+			Succeeded: st.Counts[job.Succeeded],
+			Dead:      st.Counts[job.Dead],
+			Canceled:  st.Counts[job.Canceled],
+		},
+		InFlight:               st.InFlight,
+		OldestQueuedAgeSeconds: st.OldestReadyAge.Seconds(),
+	}
+}
+
+// queuesView answers GET /v1/queues.
+type queuesView struct {
+	Queues []statsView `json:"queues"`
+}
+
+// timestamp encodes a time as RFC 3339 with nanoseconds in UTC, and the
+// zero time ("not yet") as null.
+type timestamp time.Time
+
+// MarshalJSON implements json.Marshaler.
+func (t timestamp) MarshalJSON() ([]byte, error) {
+	tt := time.Time(t)
+	if tt.IsZero() {
+		return []byte("null"), nil
+	}
+	return json.Marshal(tt.UTC().Format(time.RFC3339Nano))
+}
+
+// rawJSON encodes stored bytes: as they are when they are JSON (the HTTP
+// API stores payloads as JSON), as a JSON string otherwise (a library
+// handler's result may be any bytes), and as null when empty.
+type rawJSON []byte
+
+// MarshalJSON implements json.Marshaler.
+func (b rawJSON) MarshalJSON() ([]byte, error) {
+	switch {
+	case len(b) == 0:
+		return []byte("null"), nil
+	case json.Valid(b):
+		return b, nil
+	}
+	return json.Marshal(string(b))
+}

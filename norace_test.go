@@ -1,0 +1,5 @@
+//go:build !race
+
+package ticketq_test
+
+const raceEnabled = false
