@@ -493,3 +493,23 @@ func TestQueue_Handle_Invalid(t *testing.T) {
 		t.Fatalf("second handler: %v", err)
 	}
 }
+
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
+
+// Ensure that a delay is measured on the queue's clock, and that delay and
+// run_at together are refused.
+func TestQueue_Submit_Delay(t *testing.T) {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	tb := setup(t, ticketq.Options{Clock: fixedClock{now}}, nil)
+	tk := tb.submit(t, "q", ticketq.Submission{Delay: time.Hour})
+	j, err := tb.q.Status(tb.ctx, tk)
+	if err != nil || !j.RunAt.Equal(now.Add(time.Hour)) {
+		t.Fatalf("run_at = %v, want %v (%v)", j.RunAt, now.Add(time.Hour), err)
+	}
+	_, err = tb.q.Submit(tb.ctx, "q", ticketq.Submission{Payload: []byte(`1`), Delay: time.Hour, RunAt: now})
+	if !errors.Is(err, ticketq.ErrInvalid) {
+		t.Fatalf("delay with run_at: %v", err)
+	}
+}

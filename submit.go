@@ -45,8 +45,15 @@ func (q *Queue) SubmitBatch(ctx context.Context, queue string, subs []Submission
 		return nil, fmt.Errorf("%w: a batch holds at most %d jobs, got %d", ErrInvalid, MaxBatch, len(subs))
 	}
 	opts := q.settings(queue)
+	now := q.opts.Clock.Now()
 	jobs := make([]job.Submission, len(subs))
 	for i, s := range subs {
+		if err := s.Validate(now); err != nil {
+			return nil, fmt.Errorf("job %d: %w", i, err)
+		}
+		if s.Delay > 0 {
+			s.RunAt, s.Delay = now.Add(s.Delay), 0
+		}
 		if s.MaxAttempts == 0 {
 			s.MaxAttempts = opts.MaxAttempts
 		}

@@ -32,6 +32,17 @@ func TestServer_Submit(t *testing.T) {
 		}
 	})
 
+	// Ensure that an explicit null is a payload (a job that needs no input),
+	// stored and shown as null.
+	t.Run("NullPayload", func(t *testing.T) {
+		tb := setup(t, nil)
+		tk := tb.submit(t, "q", `{"payload": null}`)
+		j := tb.do(t, http.MethodGet, "/v1/jobs/"+tk, "").expect(t, http.StatusOK)
+		if p, ok := j["payload"]; !ok || p != nil {
+			t.Fatalf("payload = %v (present %v), want null", p, ok)
+		}
+	})
+
 	// Ensure that a repeated idempotency key answers 200 with the original
 	// ticket and changes nothing.
 	t.Run("Idempotent", func(t *testing.T) {

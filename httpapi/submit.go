@@ -62,8 +62,10 @@ func (b *submitBody) submissions(now time.Time) (subs []job.Submission, batch bo
 // submission converts one job's fields, checking them against the shared
 // limits so that the client learns which field is wrong.
 func (f *jobFields) submission(now time.Time) (job.Submission, error) {
-	if len(f.Payload) == 0 || string(f.Payload) == "null" {
-		return job.Submission{}, invalidf("invalid_request", "payload is required: any JSON value but null")
+	// A missing payload is a mistake (often the payload sent at the top
+	// level); an explicit null is a job that needs no input.
+	if len(f.Payload) == 0 {
+		return job.Submission{}, invalidf("invalid_request", "payload is required: any JSON value, null included")
 	}
 	s := job.Submission{Payload: []byte(f.Payload)}
 	if f.IdempotencyKey != nil {
@@ -80,9 +82,8 @@ func (f *jobFields) submission(now time.Time) (job.Submission, error) {
 		if d > job.MaxDelay {
 			return job.Submission{}, invalidf("invalid_request", "delay %s is longer than the limit of %s", d, job.MaxDelay)
 		}
-		if d > 0 {
-			s.RunAt = now.Add(d)
-		}
+		// The queue turns the delay into a run-at on its own clock.
+		s.Delay = d
 	}
 	if f.RunAt != nil {
 		t, err := time.Parse(time.RFC3339, *f.RunAt)

@@ -71,6 +71,9 @@ type Submission struct {
 	IdempotencyKey string
 	// RunAt delays the first run until this time; zero means now.
 	RunAt time.Time
+	// Delay delays the first run by this much from when the job is stored,
+	// measured on the queue's clock. Set RunAt or Delay, not both.
+	Delay time.Duration
 	// Priority orders ready jobs of one queue: higher runs first. Range
 	// MinPriority..MaxPriority, default 0.
 	Priority int

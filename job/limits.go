@@ -68,6 +68,12 @@ func (s *Submission) Validate(now time.Time) error {
 	if s.Timeout < 0 || s.Timeout > MaxTimeout {
 		return fmt.Errorf("%w: timeout %s is outside 1ns..%s", ErrInvalid, s.Timeout, MaxTimeout)
 	}
+	if s.Delay < 0 || s.Delay > MaxDelay {
+		return fmt.Errorf("%w: delay %s is outside 0..%s", ErrInvalid, s.Delay, MaxDelay)
+	}
+	if s.Delay > 0 && !s.RunAt.IsZero() {
+		return fmt.Errorf("%w: set delay or run_at, not both", ErrInvalid)
+	}
 	if !s.RunAt.IsZero() && s.RunAt.Sub(now) > MaxDelay {
 		return fmt.Errorf("%w: run_at %s is more than %s in the future", ErrInvalid, s.RunAt.UTC().Format(time.RFC3339), MaxDelay)
 	}

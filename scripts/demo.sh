@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${1:-300}
 work=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+trap '{ kill -9 $(jobs -p); wait; } 2>/dev/null; rm -rf "$work"' EXIT
 addr=127.0.0.1:${TICKETQ_DEMO_PORT:-18080}
 base=http://$addr
 
@@ -35,6 +35,7 @@ seq 1 "$jobs" | xargs -P 8 -I{} bash -c 'submit {}' >"$work/acked" 2>/dev/null &
 loader=$!
 while [ "$(wc -l <"$work/acked")" -lt $((jobs / 2)) ]; do sleep 0.02; done
 kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
 echo "killed -9 after $(wc -l <"$work/acked") acks"
 wait "$loader" || true
 echo "acked before and during the crash: $(sort -u "$work/acked" | wc -l) tickets"

@@ -1,0 +1,130 @@
+package job
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Ensure that tickets have exactly one spelling and that bad ones are refused.
+func TestParseTicket(t *testing.T) {
+	for _, ok := range []struct {
+		in   string
+		want Ticket
+	}{{"1", 1}, {"17", 17}, {"18446744073709551615", 18446744073709551615}} {
+		got, err := ParseTicket(ok.in)
+		if err != nil || got != ok.want || got.String() != ok.in {
+			t.Fatalf("ParseTicket(%q) = %d, %v", ok.in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "0", "01", "-1", "+1", " 1", "1.0", "abc", "18446744073709551616", "99999999999999999999", strings.Repeat("9", 100)} {
+		if _, err := ParseTicket(bad); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("ParseTicket(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+// Ensure that a ticket is a decimal string in JSON and back.
+func TestTicket_JSON(t *testing.T) {
+	b, err := json.Marshal(struct{ T Ticket }{42})
+	if err != nil || string(b) != `{"T":"42"}` {
+		t.Fatalf("marshal = %s, %v", b, err)
+	}
+	var v struct{ T Ticket }
+	if err := json.Unmarshal([]byte(`{"T":"7"}`), &v); err != nil || v.T != 7 {
+		t.Fatalf("unmarshal = %v, %v", v.T, err)
+	}
+	if err := json.Unmarshal([]byte(`{"T":"x"}`), &v); err == nil {
+		t.Fatal("bad ticket decoded")
+	}
+}
+
+// Ensure that every state round-trips by name and only the three final
+// states are final.
+func TestState(t *testing.T) {
+	finals := 0
+	for _, s := range States {
+		got, err := ParseState(s.String())
+		if err != nil || got != s {
+			t.Fatalf("ParseState(%q) = %v, %v", s, got, err)
+		}
+		if s.Final() {
+			finals++
+		}
+	}
+	if finals != len(FinalStates) || Queued.Final() || Running.Final() {
+		t.Fatal("wrong final states")
+	}
+	if _, err := ParseState("done"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("ParseState(done) = %v", err)
+	}
+	if State(9).Valid() || State(9).String() != "state(9)" {
+		t.Fatal("state 9 is not valid")
+	}
+	if _, err := State(0).MarshalText(); err == nil {
+		t.Fatal("state 0 marshaled")
+	}
+}
+
+// Ensure that queue names outside the safe alphabet are refused.
+func TestValidateQueueName(t *testing.T) {
+	for _, ok := range []string{"a", "emails", "a.b-c_D9", strings.Repeat("q", MaxQueueNameLen)} {
+		if err := ValidateQueueName(ok); err != nil {
+			t.Fatalf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", ".", "..", "a/b", "a b", "ü", "a\x00", strings.Repeat("q", MaxQueueNameLen+1)} {
+		if err := ValidateQueueName(bad); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("%q: %v", bad, err)
+		}
+	}
+}
+
+// Ensure that each limit of a submission is enforced with a message naming it.
+func TestSubmission_Validate(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		s    Submission
+		want string
+	}{
+		{Submission{Priority: MaxPriority + 1}, "priority"},
+		{Submission{Priority: MinPriority - 1}, "priority"},
+		{Submission{MaxAttempts: -1}, "max_attempts"},
+		{Submission{MaxAttempts: MaxAttemptsLimit + 1}, "max_attempts"},
+		{Submission{Timeout: -time.Second}, "timeout"},
+		{Submission{Timeout: MaxTimeout + 1}, "timeout"},
+		{Submission{RunAt: now.Add(MaxDelay + time.Hour)}, "future"},
+		{Submission{RunAt: now.Add(-MaxDelay - time.Hour)}, "past"},
+		{Submission{Delay: -time.Second}, "delay"},
+		{Submission{Delay: MaxDelay + 1}, "delay"},
+		{Submission{Delay: time.Second, RunAt: now}, "not both"},
+		{Submission{IdempotencyKey: strings.Repeat("k", MaxIdempotencyKeyLen+1)}, "idempotency_key"},
+		{Submission{IdempotencyKey: "a\x00b"}, "control character"},
+		{Submission{IdempotencyKey: "\xff"}, "UTF-8"},
+	}
+	for _, tc := range cases {
+		err := tc.s.Validate(now)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%+v: %v, want ErrInvalid mentioning %q", tc.s, err, tc.want)
+		}
+	}
+	ok := Submission{Priority: 5, MaxAttempts: 3, Timeout: time.Minute, RunAt: now.Add(time.Hour), IdempotencyKey: "order-1"}
+	if err := ok.Validate(now); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Ensure that Permanent and RetryAfter wrap and unwrap, and ignore nil.
+func TestHandlerErrors(t *testing.T) {
+	base := errors.New("boom")
+	var pe *PermanentError
+	if !errors.As(Permanent(base), &pe) || !errors.Is(Permanent(base), base) || Permanent(nil) != nil {
+		t.Fatal("Permanent")
+	}
+	var ra *RetryAfterError
+	if !errors.As(RetryAfter(time.Second, base), &ra) || ra.After != time.Second || RetryAfter(time.Second, nil) != nil {
+		t.Fatal("RetryAfter")
+	}
+}
