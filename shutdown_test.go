@@ -1,8 +1,10 @@
 package ticketq_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -134,5 +136,36 @@ func waitStatus(t *testing.T, p *proc, path string, want int) {
 			t.Fatalf("%s answered %d, want %d", path, status, want)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Ensure that a second SIGTERM during the grace period stops the server at
+// once, and the interrupted job is replayed at the next start.
+func TestServe_SecondSignal(t *testing.T) {
+	started := fifo(t, "started")
+	data := t.TempDir()
+	cmd := fmt.Sprintf(`if [ "$TICKETQ_ATTEMPT" = 1 ]; then echo up > %s; exec sleep 600; fi; echo '"replayed"'`, started)
+	p := startServer(t, data, "--exec", cmd, "--grace", "10m")
+	var sub jobView
+	if status, err := p.do("POST", "/v1/queues/work/jobs", `{"payload":{}}`, &sub); err != nil || status != 202 {
+		t.Fatalf("submit: %d, %v", status, err)
+	}
+	awaitStarted(t, started)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, p, "/readyz", 503) // the first signal was taken: draining
+	err := p.stop(30 * time.Second)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+		t.Fatalf("second SIGTERM: exit %v, want death by SIGTERM\n%s", err, p.logs())
+	}
+	q := startServer(t, data, "--exec", cmd)
+	var j jobView
+	if status, err := q.do("GET", "/v1/jobs/"+sub.Ticket+"?wait=30s", "", &j); err != nil || status != 200 {
+		t.Fatalf("status: %d, %v", status, err)
+	}
+	if q.recovered != 1 || j.State != "succeeded" || j.Interrupted != 1 {
+		t.Fatalf("after second signal: recovered %d, job %+v", q.recovered, j)
 	}
 }
