@@ -93,33 +93,62 @@ func TestServe_GracefulShutdown(t *testing.T) {
 	}
 }
 
-// Ensure that a job still running when the grace period ends is killed, not
-// recorded, and replayed by the next start, which says so.
-func TestServe_GraceExpires(t *testing.T) {
+// blockedJob starts a server whose exec job blocks on its first attempt
+// (until killed) and finishes at once when replayed, submits one job and
+// waits until it runs. It returns the server, its data directory, the
+// executor command and the ticket.
+func blockedJob(t *testing.T, grace string) (p *proc, data, cmd, ticket string) {
+	t.Helper()
 	started := fifo(t, "started")
-	data := t.TempDir()
-	// The first run blocks until killed; the replay finishes at once.
-	cmd := fmt.Sprintf(`if [ "$TICKETQ_ATTEMPT" = 1 ]; then echo up > %s; exec sleep 600; fi; echo '"replayed"'`, started)
-	p := startServer(t, data, "--exec", cmd, "--grace", "200ms")
+	data = t.TempDir()
+	cmd = fmt.Sprintf(`if [ "$TICKETQ_ATTEMPT" = 1 ]; then echo up > %s; exec sleep 600; fi; echo '"replayed"'`, started)
+	p = startServer(t, data, "--exec", cmd, "--grace", grace)
 	var sub jobView
 	if status, err := p.do("POST", "/v1/queues/work/jobs", `{"payload":{}}`, &sub); err != nil || status != 202 {
 		t.Fatalf("submit: %d, %v", status, err)
 	}
 	awaitStarted(t, started)
+	return p, data, cmd, sub.Ticket
+}
+
+// expectReplayed starts the server again and checks that the interrupted
+// job was recovered and then succeeded on its second run.
+func expectReplayed(t *testing.T, data, cmd, ticket string) {
+	t.Helper()
+	q := startServer(t, data, "--exec", cmd)
+	var j jobView
+	if status, err := q.do("GET", "/v1/jobs/"+ticket+"?wait=30s", "", &j); err != nil || status != 200 {
+		t.Fatalf("status: %d, %v", status, err)
+	}
+	if q.recovered != 1 || j.State != "succeeded" || j.Result != "replayed" || j.Attempts != 2 || j.Interrupted != 1 {
+		t.Fatalf("replay: recovered %d, job %+v\n%s", q.recovered, j, q.logs())
+	}
+}
+
+// Ensure that a job still running when the grace period ends is killed, not
+// recorded, and replayed by the next start, which says so.
+func TestServe_GraceExpires(t *testing.T) {
+	p, data, cmd, ticket := blockedJob(t, "200ms")
 	if err := p.stop(60 * time.Second); err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs())
 	}
-	q := startServer(t, data, "--exec", cmd)
-	if q.recovered != 1 {
-		t.Fatalf("recovered %d, want 1\n%s", q.recovered, q.logs())
+	expectReplayed(t, data, cmd, ticket)
+}
+
+// Ensure that a second SIGTERM during the grace period stops the server at
+// once, and the interrupted job is replayed at the next start.
+func TestServe_SecondSignal(t *testing.T) {
+	p, data, cmd, ticket := blockedJob(t, "10m")
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
 	}
-	var j jobView
-	if status, err := q.do("GET", "/v1/jobs/"+sub.Ticket+"?wait=30s", "", &j); err != nil || status != 200 {
-		t.Fatalf("status: %d, %v", status, err)
+	waitStatus(t, p, "/readyz", 503) // the first signal was taken: draining
+	err := p.stop(30 * time.Second)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+		t.Fatalf("second SIGTERM: exit %v, want death by SIGTERM\n%s", err, p.logs())
 	}
-	if j.State != "succeeded" || j.Result != "replayed" || j.Attempts != 2 || j.Interrupted != 1 {
-		t.Fatalf("replayed job: %+v", j)
-	}
+	expectReplayed(t, data, cmd, ticket)
 }
 
 // waitStatus polls a cheap endpoint until it answers want: the server's
@@ -136,36 +165,5 @@ func waitStatus(t *testing.T, p *proc, path string, want int) {
 			t.Fatalf("%s answered %d, want %d", path, status, want)
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// Ensure that a second SIGTERM during the grace period stops the server at
-// once, and the interrupted job is replayed at the next start.
-func TestServe_SecondSignal(t *testing.T) {
-	started := fifo(t, "started")
-	data := t.TempDir()
-	cmd := fmt.Sprintf(`if [ "$TICKETQ_ATTEMPT" = 1 ]; then echo up > %s; exec sleep 600; fi; echo '"replayed"'`, started)
-	p := startServer(t, data, "--exec", cmd, "--grace", "10m")
-	var sub jobView
-	if status, err := p.do("POST", "/v1/queues/work/jobs", `{"payload":{}}`, &sub); err != nil || status != 202 {
-		t.Fatalf("submit: %d, %v", status, err)
-	}
-	awaitStarted(t, started)
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	waitStatus(t, p, "/readyz", 503) // the first signal was taken: draining
-	err := p.stop(30 * time.Second)
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
-		t.Fatalf("second SIGTERM: exit %v, want death by SIGTERM\n%s", err, p.logs())
-	}
-	q := startServer(t, data, "--exec", cmd)
-	var j jobView
-	if status, err := q.do("GET", "/v1/jobs/"+sub.Ticket+"?wait=30s", "", &j); err != nil || status != 200 {
-		t.Fatalf("status: %d, %v", status, err)
-	}
-	if q.recovered != 1 || j.State != "succeeded" || j.Interrupted != 1 {
-		t.Fatalf("after second signal: recovered %d, job %+v", q.recovered, j)
 	}
 }
