@@ -107,6 +107,8 @@ func (o QueueOptions) Validate() error {
 		return fmt.Errorf("%w: timeout %s is outside 0..%s", job.ErrInvalid, o.Timeout, job.MaxTimeout)
 	case o.BackoffBase < 0 || o.BackoffMax < 0:
 		return fmt.Errorf("%w: backoff must not be negative", job.ErrInvalid)
+	case o.BackoffBase > job.MaxDelay || o.BackoffMax > job.MaxDelay:
+		return fmt.Errorf("%w: backoff is longer than the limit of %s", job.ErrInvalid, job.MaxDelay)
 	case o.BackoffMax > 0 && o.BackoffBase > o.BackoffMax:
 		return fmt.Errorf("%w: backoff base %s is above backoff max %s", job.ErrInvalid, o.BackoffBase, o.BackoffMax)
 	case o.MaxQueued < 0:

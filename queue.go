@@ -116,13 +116,26 @@ func (q *Queue) Configure(queue string, opts QueueOptions) error {
 
 // HandleDefault registers the handler of every queue that has none of its
 // own, including queues created later by a submit. They use Options.Queue.
+// Called while Run runs, it starts workers for every queue already stored.
 func (q *Queue) HandleDefault(h Handler) error {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.closed {
+		q.mu.Unlock()
 		return ErrClosed
 	}
 	q.fallback = &queueState{opts: q.opts.Queue.withDefaults(QueueOptions{}), handler: h}
+	running := q.running
+	q.mu.Unlock()
+	if !running {
+		return nil // Run starts them
+	}
+	names, err := q.b.Queues(context.Background())
+	if err != nil {
+		return fmt.Errorf("list queues: %w", err)
+	}
+	for _, name := range names {
+		q.ensurePool(name)
+	}
 	return nil
 }
 
@@ -146,6 +159,12 @@ func (q *Queue) settings(queue string) QueueOptions {
 func (q *Queue) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Read what can fail before starting anything, so that an error leaves
+	// nothing half-running.
+	names, err := q.b.Queues(ctx)
+	if err != nil {
+		return fmt.Errorf("list queues: %w", err)
+	}
 	q.mu.Lock()
 	if q.closed || q.running || q.runDone != nil {
 		q.mu.Unlock()
@@ -159,21 +178,13 @@ func (q *Queue) Run(ctx context.Context) error {
 		}
 	}
 	q.mu.Unlock()
-
-	if q.fallbackSet() {
-		names, err := q.b.Queues(ctx)
-		if err != nil {
-			return fmt.Errorf("list queues: %w", err)
-		}
-		for _, name := range names {
-			q.ensurePool(name)
-		}
+	for _, name := range names {
+		q.ensurePool(name) // a no-op unless a default handler is set
 	}
 
 	sweepDone := make(chan struct{})
 	go func() { defer close(sweepDone); q.sweep(ctx) }()
 
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-q.fatal:
@@ -185,12 +196,6 @@ func (q *Queue) Run(ctx context.Context) error {
 	<-sweepDone
 	q.pools.Wait()
 	return err
-}
-
-func (q *Queue) fallbackSet() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.fallback != nil
 }
 
 // startPool starts the workers of one queue. q.mu must be held.
@@ -269,7 +274,8 @@ func (q *Queue) noteFailure(err error) {
 }
 
 // Close stops Run (gracefully, as when its context ends) if it is running,
-// waits for it, and closes the store. Later calls return ErrClosed.
+// waits for it, and closes the store. Every other method returns ErrClosed
+// afterwards; a second Close returns what the first returned.
 func (q *Queue) Close() error {
 	q.closeOnce.Do(func() {
 		q.mu.Lock()
@@ -310,4 +316,15 @@ func (s source) Finish(ctx context.Context, j *job.Job, o dispatcher.Outcome) er
 		return err
 	}
 	return errs[0]
+}
+
+func (s source) Held(ctx context.Context, j *job.Job) (bool, error) {
+	cur, err := s.q.b.Get(ctx, j.Ticket)
+	if errors.Is(err, job.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return cur.State == job.Running && cur.Lease == j.Lease, nil
 }

@@ -246,11 +246,14 @@ func TestQueue_Cancel_Running(t *testing.T) {
 	cause := make(chan error, 1)
 	tb := setup(t, ticketq.Options{}, func(q *ticketq.Queue) {
 		must(t, q.Handle("q", func(ctx context.Context, j *ticketq.Job) ([]byte, error) {
+			if string(j.Payload) == `"next"` {
+				return nil, nil
+			}
 			close(running)
 			<-ctx.Done()
 			cause <- context.Cause(ctx)
 			return []byte("too late"), nil
-		}, fast))
+		}, ticketq.QueueOptions{Workers: 1}))
 	})
 	tk := tb.submit(t, "q", ticketq.Submission{})
 	<-running
@@ -261,10 +264,10 @@ func TestQueue_Cancel_Running(t *testing.T) {
 	if c := <-cause; !errors.Is(c, ticketq.ErrJobCanceled) {
 		t.Fatalf("handler saw cause %v", c)
 	}
-	// The handler's late success must not overwrite the cancel. A job
-	// submitted after it completes only once the worker is free again.
-	must(t, tb.q.Handle("after", func(ctx context.Context, j *ticketq.Job) ([]byte, error) { return nil, nil }, fast))
-	tb.wait(t, tb.submit(t, "after", ticketq.Submission{}))
+	// With one worker, the next job of the queue runs only after the
+	// canceled run is completely done, so its late success had its chance
+	// to be recorded. It must not have been.
+	tb.wait(t, tb.submit(t, "q", ticketq.Submission{Payload: []byte(`"next"`)}))
 	if j, _ := tb.q.Status(tb.ctx, tk); j.State != ticketq.Canceled || j.Result != nil {
 		t.Fatalf("after handler returned: %+v", j)
 	}
@@ -423,6 +426,35 @@ func TestQueue_HandleDefault(t *testing.T) {
 		if j := tb.wait(t, tb.submit(t, name, ticketq.Submission{})); string(j.Result) != name {
 			t.Fatalf("job of %s = %+v", name, j)
 		}
+	}
+}
+
+// Ensure that a default handler registered while Run runs picks up the
+// backlog already stored, not only jobs submitted later.
+func TestQueue_HandleDefault_AfterRun(t *testing.T) {
+	tb := setup(t, ticketq.Options{Queue: fast}, nil)
+	tk := tb.submit(t, "backlog", ticketq.Submission{})
+	// Run is running (setup started it) and no change will come to wake a
+	// pool: only HandleDefault itself can start one.
+	waitRunning(t, tb.q)
+	must(t, tb.q.HandleDefault(func(ctx context.Context, j *ticketq.Job) ([]byte, error) { return []byte("ok"), nil }))
+	if j := tb.wait(t, tk); j.State != ticketq.Succeeded {
+		t.Fatalf("backlog job = %+v", j)
+	}
+}
+
+// waitRunning returns once Run has started: Handle of a new queue then
+// starts its pool at once, which a job on that queue proves.
+func waitRunning(t *testing.T, q *ticketq.Queue) {
+	t.Helper()
+	probe := fmt.Sprintf("probe-%d", time.Now().UnixNano())
+	must(t, q.Handle(probe, func(ctx context.Context, j *ticketq.Job) ([]byte, error) { return nil, nil }, fast))
+	r, err := q.Submit(context.Background(), probe, ticketq.Submission{Payload: []byte(`{}`)})
+	must(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := q.Wait(ctx, r.Ticket); err != nil {
+		t.Fatalf("Run did not start: %v", err)
 	}
 }
 

@@ -58,13 +58,25 @@ func TestQueue_Sweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	canceled, err := q.Submit(ctx, "q", Submission{Payload: []byte(`{}`), IdempotencyKey: "once"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Cancel(ctx, canceled.Ticket); err != nil {
+		t.Fatal(err)
+	}
 
 	if n := q.sweepOnce(ctx); n != 0 {
 		t.Fatalf("purged %d fresh jobs", n)
 	}
 	clock.advance(2 * time.Hour)
-	if n := q.sweepOnce(ctx); n != 5 {
-		t.Fatalf("purged %d, want the 5 succeeded jobs", n)
+	if n := q.sweepOnce(ctx); n != 6 {
+		t.Fatalf("purged %d, want the 5 succeeded jobs and the canceled one", n)
+	}
+	// The canceled job's idempotency key is free again.
+	again, err := q.Submit(ctx, "q", Submission{Payload: []byte(`{}`), IdempotencyKey: "once"})
+	if err != nil || again.Duplicate || again.Ticket == canceled.Ticket {
+		t.Fatalf("key of a purged job: %+v, %v", again, err)
 	}
 	for _, tk := range succeeded {
 		if _, err := q.Status(ctx, tk); !errors.Is(err, ErrNotFound) {

@@ -25,6 +25,11 @@ type Source interface {
 	Claim(ctx context.Context, queue string, max int) (jobs []*job.Job, next time.Time, err error)
 	// Finish records the outcome of one run of j (which carries its lease).
 	Finish(ctx context.Context, j *job.Job, o Outcome) error
+	// Held reports whether the run of j still holds the job (it was not
+	// canceled or retried since the claim). The pool asks once per run, after
+	// registering the run and before calling the handler, which closes the
+	// window in which a cancel could miss a job that was just claimed.
+	Held(ctx context.Context, j *job.Job) (bool, error)
 }
 
 // Kind is how a run ended, as decided by the pool's retry policy.

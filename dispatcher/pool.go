@@ -76,7 +76,15 @@ type Pool struct {
 	wake chan struct{}
 
 	mu      sync.Mutex
-	running map[job.Ticket]context.CancelCauseFunc
+	running map[job.Ticket]*run // the latest run of each ticket
+	inFlight int
+}
+
+// run is one execution of a job. A ticket can have two at once (a canceled
+// run whose handler has not returned yet, and the run after a retry), so
+// entries are compared by identity before they are removed.
+type run struct {
+	cancel context.CancelCauseFunc
 }
 
 // New returns a pool for queue that runs h on jobs from src. Call Run.
@@ -89,7 +97,7 @@ func New(queue string, h job.Handler, src Source, opts Options) *Pool {
 		opts:    opts,
 		log:     opts.Logger.With().Str("component", "dispatcher").Str("queue", queue).Logger(),
 		wake:    make(chan struct{}, 1),
-		running: make(map[job.Ticket]context.CancelCauseFunc),
+		running: make(map[job.Ticket]*run),
 	}
 }
 
@@ -106,19 +114,19 @@ func (p *Pool) Wake() {
 // cause job.ErrJobCanceled, and reports whether it was.
 func (p *Pool) Cancel(t job.Ticket) bool {
 	p.mu.Lock()
-	cancel, ok := p.running[t]
+	r, ok := p.running[t]
 	p.mu.Unlock()
 	if ok {
-		cancel(job.ErrJobCanceled)
+		r.cancel(job.ErrJobCanceled)
 	}
 	return ok
 }
 
-// InFlight returns the number of jobs running now.
+// InFlight returns the number of runs going on now.
 func (p *Pool) InFlight() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.running)
+	return p.inFlight
 }
 
 // Run claims and runs jobs until ctx ends, then shuts down gracefully:
@@ -182,6 +190,12 @@ func (p *Pool) feed(ctx context.Context, jobs chan<- *job.Job, freed <-chan stru
 		wait := p.opts.Poll
 		if free > 0 && ctx.Err() == nil {
 			got, next, err := p.src.Claim(ctx, p.queue, free)
+			// Jobs claimed as ctx ended still run: runs outlive ctx, and
+			// dropping them would leave them running on disk until a restart.
+			for _, j := range got {
+				jobs <- j
+				free--
+			}
 			switch {
 			case ctx.Err() != nil:
 				return
@@ -189,10 +203,6 @@ func (p *Pool) feed(ctx context.Context, jobs chan<- *job.Job, freed <-chan stru
 				p.log.Error().Err(err).Msg("claim failed; retrying")
 				wait = time.Second
 			default:
-				for _, j := range got {
-					jobs <- j
-					free--
-				}
 				if free > 0 && len(got) > 0 {
 					continue // more may be due right away
 				}
@@ -237,15 +247,29 @@ func (p *Pool) execute(base context.Context, j *job.Job) {
 		ctx, stop = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("%w after %s", job.ErrTimeout, timeout))
 		defer stop()
 	}
+	me := &run{cancel: cancel}
 	p.mu.Lock()
-	p.running[j.Ticket] = cancel
+	p.running[j.Ticket] = me
+	p.inFlight++
 	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		if p.running[j.Ticket] == me {
+			delete(p.running, j.Ticket)
+		}
+		p.inFlight--
+		p.mu.Unlock()
+	}()
 
+	// A cancel that committed between the claim and the registration above
+	// found no run to cancel; asking the store now catches it.
+	if held, err := p.src.Held(base, j); err != nil || !held {
+		if err != nil {
+			p.log.Error().Stringer("ticket", j.Ticket).Err(err).Msg("checking the claim failed; the job will be replayed")
+		}
+		return
+	}
 	result, err := p.call(ctx, j)
-
-	p.mu.Lock()
-	delete(p.running, j.Ticket)
-	p.mu.Unlock()
 
 	cause := context.Cause(ctx)
 	if errors.Is(cause, job.ErrJobCanceled) || errors.Is(cause, job.ErrShutdown) {
@@ -261,7 +285,9 @@ func (p *Pool) execute(base context.Context, j *job.Job) {
 	// Recording must survive the end of ctx (a timed-out run still needs its
 	// failure written), so it uses base, which ends only at hard shutdown.
 	if err := p.src.Finish(base, j, o); err != nil {
-		if errors.Is(err, job.ErrConflict) {
+		// A conflict or a missing job means it was canceled, retried or
+		// (after a cancel) purged meanwhile: there is nothing to record.
+		if errors.Is(err, job.ErrConflict) || errors.Is(err, job.ErrNotFound) {
 			p.log.Debug().Stringer("ticket", j.Ticket).Err(err).Msg("outcome not recorded: job changed meanwhile")
 			return
 		}
@@ -313,7 +339,9 @@ func (p *Pool) decide(j *job.Job, result []byte, err error) Outcome {
 	delay := p.opts.Backoff.Delay(failures, p.opts.Rand())
 	var ra *job.RetryAfterError
 	if errors.As(err, &ra) {
-		delay = ra.After
+		// A handler may ask for anything; beyond MaxDelay the run-at would
+		// not even fit the store's timestamps.
+		delay = min(max(ra.After, 0), job.MaxDelay)
 	}
 	return Outcome{Kind: Retry, Error: msg, RetryAt: p.opts.Clock.Now().Add(delay)}
 }

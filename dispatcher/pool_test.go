@@ -16,6 +16,8 @@ import (
 type fakeSource struct {
 	mu       sync.Mutex
 	ready    []*job.Job
+	released map[job.Ticket]bool // Held answers false for these
+	claims   chan struct{}       // gets a value after each Claim
 	maxAsked int
 	claimed  int
 	outcomes chan finished
@@ -27,7 +29,7 @@ type finished struct {
 }
 
 func newFakeSource(jobs ...*job.Job) *fakeSource {
-	return &fakeSource{ready: jobs, outcomes: make(chan finished, 1000)}
+	return &fakeSource{ready: jobs, outcomes: make(chan finished, 1000), released: map[job.Ticket]bool{}, claims: make(chan struct{}, 1000)}
 }
 
 func (s *fakeSource) add(j *job.Job) {
@@ -59,7 +61,14 @@ func (s *fakeSource) Claim(_ context.Context, _ string, max int) ([]*job.Job, ti
 	}
 	s.ready = keep
 	s.claimed += len(out)
+	s.claims <- struct{}{}
 	return out, next, nil
+}
+
+func (s *fakeSource) Held(_ context.Context, j *job.Job) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.released[j.Ticket], nil
 }
 
 func maxOf(a, b int) int {
@@ -204,6 +213,7 @@ func TestPool_Decide(t *testing.T) {
 		{"permanent", 1, 0, job.Permanent(boom), Dead, 0},
 		{"retry after", 1, 0, job.RetryAfter(7*time.Second, boom), Retry, 7 * time.Second},
 		{"retry after on last attempt", 3, 0, job.RetryAfter(7*time.Second, boom), Dead, 0},
+		{"retry after is capped", 1, 0, job.RetryAfter(time.Duration(1<<62), boom), Retry, job.MaxDelay},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -369,10 +379,84 @@ func TestPool_Wake(t *testing.T) {
 	src := newFakeSource()
 	p := New("q", func(ctx context.Context, j *job.Job) ([]byte, error) { return nil, nil }, src, Options{Workers: 1, Poll: time.Hour})
 	start(t, p)
+	<-src.claims // the first, empty claim: now only a wake-up can bring another
 	src.add(newJob(5))
 	p.Wake()
 	if f := src.await(t); f.ticket != 5 {
 		t.Fatalf("ran %s", f.ticket)
+	}
+}
+
+// Ensure that a run whose claim was canceled before the run registered (the
+// store no longer says it holds the job) never calls the handler and
+// records nothing.
+func TestPool_NotHeld(t *testing.T) {
+	src := newFakeSource(newJob(1), newJob(2))
+	src.released[1] = true
+	var calls atomic.Int32
+	p := New("q", func(ctx context.Context, j *job.Job) ([]byte, error) {
+		calls.Add(1)
+		return nil, nil
+	}, src, Options{Workers: 1, Poll: time.Hour})
+	start(t, p)
+	if f := src.await(t); f.ticket != 2 || calls.Load() != 1 {
+		t.Fatalf("outcome %+v after %d calls; job 1 must not run", f, calls.Load())
+	}
+}
+
+// Ensure that when a canceled run is still returning while the job's next
+// run (after a retry) has started, both count as in flight and a cancel
+// reaches the newer run, even after the older one returned.
+func TestPool_CancelAfterRetry(t *testing.T) {
+	src := newFakeSource(newJob(7))
+	firstIn, releaseFirst, firstOut := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	secondIn, secondCause := make(chan struct{}), make(chan error, 1)
+	var runs atomic.Int32
+	p := New("q", func(ctx context.Context, j *job.Job) ([]byte, error) {
+		if runs.Add(1) == 1 {
+			close(firstIn)
+			<-releaseFirst // ignores its cancellation for a while
+			defer close(firstOut)
+			return nil, ctx.Err()
+		}
+		close(secondIn)
+		<-ctx.Done()
+		secondCause <- context.Cause(ctx)
+		return nil, ctx.Err()
+	}, src, Options{Workers: 2, Poll: time.Hour})
+	start(t, p)
+	<-firstIn
+	if !p.Cancel(7) {
+		t.Fatal("first run not found")
+	}
+	src.add(newJob(7)) // retried and claimed again
+	p.Wake()
+	<-secondIn
+	if n := p.InFlight(); n != 2 {
+		t.Fatalf("in flight = %d with two runs going", n)
+	}
+	close(releaseFirst)
+	<-firstOut
+	// The first run's cleanup must not have dropped the second run's entry.
+	waitFor(t, func() bool { return p.InFlight() == 1 })
+	if !p.Cancel(7) {
+		t.Fatal("second run not found after the first returned")
+	}
+	if c := <-secondCause; !errors.Is(c, job.ErrJobCanceled) {
+		t.Fatalf("second run's cause = %v", c)
+	}
+}
+
+// waitFor waits for a condition on the pool's own bookkeeping, which has no
+// event to await: it changes as a run's deferred cleanup finishes.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
