@@ -75,8 +75,8 @@ type Pool struct {
 
 	wake chan struct{}
 
-	mu      sync.Mutex
-	running map[job.Ticket]*run // the latest run of each ticket
+	mu       sync.Mutex
+	running  map[job.Ticket]*run // the latest run of each ticket
 	inFlight int
 }
 
