@@ -63,8 +63,10 @@ type Backend interface {
 	// budget, due at once. Other states answer job.ErrNotRetryable.
 	Retry(ctx context.Context, t job.Ticket) (*job.Job, error)
 
-	// SetPaused pauses or resumes a queue, creating it if needed. A paused
-	// queue keeps accepting jobs but Claim yields none from it.
+	// SetPaused pauses or resumes a queue. Pausing creates an unknown queue
+	// (so it can be paused before its first job); resuming one answers
+	// job.ErrNotFound. A paused queue keeps accepting jobs but Claim yields
+	// none from it.
 	SetPaused(ctx context.Context, queue string, paused bool) error
 
 	// Get returns one job, or an error wrapping job.ErrNotFound.

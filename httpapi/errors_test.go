@@ -95,6 +95,7 @@ func TestServer_Errors(t *testing.T) {
 		{name: "RetryUnknownTicket", method: "POST", path: "/v1/jobs/999999/retry", status: 404, code: "not_found"},
 		{name: "UnknownQueueStats", method: "GET", path: "/v1/queues/nope", status: 404, code: "not_found"},
 		{name: "UnknownQueueList", method: "GET", path: "/v1/queues/nope/jobs", status: 404, code: "not_found"},
+		{name: "ResumeUnknownQueue", method: "POST", path: "/v1/queues/nope/resume", status: 404, code: "not_found"},
 		{name: "UnknownRoute", method: "GET", path: "/v1/nope", status: 404, code: "not_found"},
 		{name: "UnknownRootRoute", method: "GET", path: "/nope", status: 404, code: "not_found"},
 		{name: "UncleanPath", method: "POST", path: "/v1/queues/q/../q/jobs", body: `{"payload": 1}`, status: 404, code: "not_found"},

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -85,6 +86,8 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("create data directory %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
+	_, statErr := os.Stat(path)
+	fresh := errors.Is(statErr, fs.ErrNotExist)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:      opts.LockTimeout,
 		FreelistType: bolt.FreelistMapType,
@@ -102,6 +105,19 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := initLayout(db, path); err != nil {
 		_ = db.Close()
 		return nil, err
+	}
+	if fresh {
+		// bbolt fsyncs the file's contents, not the directory entries that
+		// name it: without this, a power loss soon after the first start
+		// could lose the file, and with it jobs already acked.
+		if err := syncDir(dir); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
 	}
 	l := &Log{
 		db:      db,
@@ -145,11 +161,25 @@ func initLayout(db *bolt.DB, path string) error {
 	})
 }
 
+// syncDir fsyncs a directory, making the entries created in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open directory %s to sync it: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
 // Path returns the bbolt file's path.
 func (l *Log) Path() string { return l.path }
 
 // Close stops the committer after it has answered every operation already
-// handed to it, then closes the file. Later calls return job.ErrClosed.
+// handed to it, then closes the file. Other calls return job.ErrClosed
+// afterwards; a second Close returns what the first returned.
 func (l *Log) Close() error {
 	l.closeOnce.Do(func() {
 		close(l.closing)

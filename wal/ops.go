@@ -413,11 +413,17 @@ func (l *Log) SetPaused(ctx context.Context, queue string, paused bool) error {
 	return l.do(ctx, func(w *wtx) error { return l.setPaused(w, queue, paused) })
 }
 
-// setPaused is SetPaused inside a running transaction.
+// setPaused is SetPaused inside a running transaction. Pausing creates an
+// unknown queue (so a queue can be paused before its first job); resuming
+// one answers job.ErrNotFound, so a typo does not create a queue.
 func (l *Log) setPaused(w *wtx, queue string, paused bool) error {
-	q, err := w.queue(queue, true)
+	q, err := w.queue(queue, paused)
 	if err != nil {
 		return err
+	}
+	if q == nil {
+		w.answer(fmt.Errorf("%w: queue %q", job.ErrNotFound, queue))
+		return nil
 	}
 	if q.meta.paused != paused {
 		q.meta.paused, q.dirty = paused, true

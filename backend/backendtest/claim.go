@@ -86,6 +86,13 @@ func testClaimPaused(t *testing.T, tb *bundle) {
 	if err := tb.b.SetPaused(tb.ctx, "bad name", true); !errorsIs(err, job.ErrInvalid) {
 		t.Fatalf("pause of an invalid name: %v", err)
 	}
+	// Resuming an unknown queue is a mistake, not a way to create one.
+	if err := tb.b.SetPaused(tb.ctx, "typo", false); !errorsIs(err, job.ErrNotFound) {
+		t.Fatalf("resume of an unknown queue: %v", err)
+	}
+	if names, _ := tb.b.Queues(tb.ctx); len(names) != 2 {
+		t.Fatalf("queues after resume of an unknown one: %v", names)
+	}
 }
 
 // Ensure that each claim counts an attempt and gets a fresh lease.
