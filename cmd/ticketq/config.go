@@ -80,8 +80,8 @@ func (c *Config) settings() []setting {
 		{"backoff", []string{"TICKETQ_BACKOFF"}, "delay before the first retry; doubles per failure, with jitter", (*durationValue)(&c.Queue.BackoffBase), "DURATION"},
 		{"backoff-max", []string{"TICKETQ_BACKOFF_MAX"}, "longest retry delay", (*durationValue)(&c.Queue.BackoffMax), "DURATION"},
 		{"grace", []string{"TICKETQ_GRACE"}, "on SIGTERM/SIGINT, how long running jobs may finish before they are canceled (and replayed at next start)", (*durationValue)(&c.Grace), "DURATION"},
-		{"retain-succeeded", []string{"TICKETQ_RETAIN_SUCCEEDED"}, "how long succeeded and canceled jobs are kept; -1ns keeps them forever", (*durationValue)(&c.RetainOK), "DURATION"},
-		{"retain-dead", []string{"TICKETQ_RETAIN_DEAD"}, "how long dead jobs are kept; -1ns keeps them forever", (*durationValue)(&c.RetainDead), "DURATION"},
+		{"retain-succeeded", []string{"TICKETQ_RETAIN_SUCCEEDED"}, "how long succeeded and canceled jobs are kept; a negative value keeps them forever", (*durationValue)(&c.RetainOK), "DURATION"},
+		{"retain-dead", []string{"TICKETQ_RETAIN_DEAD"}, "how long dead jobs are kept; a negative value keeps them forever", (*durationValue)(&c.RetainDead), "DURATION"},
 		{"max-body", []string{"TICKETQ_MAX_BODY"}, "largest request body in bytes (suffixes KiB, MiB)", (*sizeValue)(&c.MaxBody), "BYTES"},
 		{"max-wait", []string{"TICKETQ_MAX_WAIT"}, "longest ?wait= long-poll a client may ask for", (*durationValue)(&c.MaxWait), "DURATION"},
 		{"log-level", []string{"TICKETQ_LOG_LEVEL"}, "debug, info, warn or error", (*stringValue)(&c.LogLevel), "LEVEL"},
@@ -154,6 +154,10 @@ func (c *Config) validate() error {
 	}
 	if c.MaxWait <= 0 || c.Grace <= 0 {
 		return errors.New("--max-wait and --grace must be positive")
+	}
+	if c.RetainOK == 0 || c.RetainDead == 0 {
+		// Zero would read as "purge at once" to some and "default" to others.
+		return errors.New("--retain-succeeded and --retain-dead must be positive, or negative to keep jobs forever")
 	}
 	for name, qc := range c.QueueConfig {
 		if qc.Exec != "" && qc.Webhook != "" {

@@ -99,6 +99,7 @@ func TestParseServeConfig_Errors(t *testing.T) {
 		{"stray argument", []string{"extra"}, nil, `unexpected argument "extra"`},
 		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined"},
 		{"attempts out of range", []string{"--max-attempts", "5000"}, nil, "max attempts 5000"},
+		{"zero retention", []string{"--retain-dead", "0s"}, nil, "negative to keep jobs forever"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

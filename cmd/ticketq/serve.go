@@ -51,6 +51,7 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 	var (
 		g         oklog.Group
 		q         *ticketq.Queue
+		queueErr  error
 		queueDone = make(chan struct{})
 	)
 	g.Add(oklog.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
@@ -67,7 +68,8 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 		api.SetQueue(q)
 		rep := q.Recovery()
 		log.Info().Int("recovered", rep.Recovered).Dur("recovery_took", rep.Duration).Msg("ready")
-		return q.Run(qctx)
+		queueErr = q.Run(qctx)
+		return queueErr
 	}, func(error) { stopQueue() })
 
 	// The HTTP server. On interrupt it answers 503 while the queue drains
@@ -88,9 +90,15 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 	})
 
 	err = g.Run()
+	// The group reports the first actor to stop (the signal, on a normal
+	// shutdown); a store failure during the drain, or a failing close, must
+	// still make the exit non-zero so that a supervisor notices.
+	if queueErr != nil && errors.Is(err, oklog.ErrSignal) {
+		err = queueErr
+	}
 	if q != nil {
-		if cerr := q.Close(); cerr != nil && err == nil {
-			err = cerr
+		if cerr := q.Close(); cerr != nil && (err == nil || errors.Is(err, oklog.ErrSignal)) {
+			err = fmt.Errorf("close queue: %w", cerr)
 		}
 	}
 	// oklog/run documents that SignalError is best matched with errors.Is;
