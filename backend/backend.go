@@ -43,10 +43,29 @@ type Backend interface {
 	// is not yet due will be (zero if none), so a caller can sleep until then.
 	Claim(ctx context.Context, req ClaimRequest) (ClaimResult, error)
 
+	// Extend moves the deadline of a pull lease to now + visibility. The
+	// errors follow Settle's; a canceled job answers job.ErrLeaseCanceled.
+	Extend(ctx context.Context, t job.Ticket, lease string, visibility time.Duration) (*job.Job, error)
+
+	// SetProgress stores progress reports of running jobs, each fenced by
+	// its lease like Settle; per-item errors follow Settle's.
+	SetProgress(ctx context.Context, p []Progress) ([]error, error)
+
+	// ExpireLeases puts back up to limit jobs whose pull lease passed its
+	// deadline: the attempt counts as failed ("lease expired"), so the job is
+	// queued again, due at once, or dead if its attempts are spent. It finds
+	// them by a range scan of the lease deadlines and returns how many.
+	ExpireLeases(ctx context.Context, limit int) (int, error)
+
+	// SetOverrides replaces the run-time limits stored with a queue (creating
+	// the queue if needed); Stats reports them.
+	SetOverrides(ctx context.Context, queue string, o job.QueueOverrides) error
+
 	// Settle records the end of runs. Each settlement applies only if the job
 	// is still running under the given lease; otherwise its slot in the
-	// returned slice holds an error wrapping job.ErrLeaseMismatch (or
-	// job.ErrNotFound) and that job is unchanged. The other settlements apply.
+	// returned slice holds an error wrapping job.ErrLeaseMismatch
+	// (job.ErrLeaseCanceled if the job was canceled, job.ErrNotFound if it is
+	// gone) and that job is unchanged. The other settlements apply.
 	Settle(ctx context.Context, s []Settlement) ([]error, error)
 
 	// Requeue puts running jobs back to queued because their run was cut
@@ -130,6 +149,13 @@ type AppendRequest struct {
 type ClaimRequest struct {
 	Queue string
 	Max   int
+	// Visibility, when positive, makes the claims pull leases that expire
+	// at now + Visibility unless extended, acked or nacked. Zero claims runs
+	// of the server process, which have no deadline.
+	Visibility time.Duration
+	// MaxRunning caps the queue's running jobs: the claim takes at most
+	// MaxRunning minus those already running. Zero means no cap.
+	MaxRunning int
 }
 
 // ClaimResult holds the claimed jobs, each in state running.
@@ -161,6 +187,15 @@ type Settlement struct {
 	Result  []byte    // Succeeded
 	Error   string    // Retry, Dead
 	RetryAt time.Time // Retry
+}
+
+// Progress is one progress report of a running job.
+type Progress struct {
+	Ticket  job.Ticket
+	Lease   string
+	Percent int
+	Message string
+	At      time.Time
 }
 
 // Requeue names an interrupted run.

@@ -27,8 +27,17 @@ var (
 	ErrNotRetryable = fmt.Errorf("%w: only dead or canceled jobs can be retried", ErrConflict)
 
 	// ErrLeaseMismatch reports a check-off whose fencing token does not match the
-	// job's current run: the job was canceled, retried or re-run meanwhile.
+	// job's current run: the job was canceled, retried or re-run meanwhile,
+	// or the lease expired.
 	ErrLeaseMismatch = fmt.Errorf("%w: the job is no longer held by this run", ErrConflict)
+
+	// ErrLeaseCanceled is the ErrLeaseMismatch of a run whose job was
+	// canceled: the worker should stop working on it.
+	ErrLeaseCanceled = fmt.Errorf("%w: it was canceled", ErrLeaseMismatch)
+
+	// ErrHasExecutor reports a lease from a queue whose jobs the server runs
+	// itself; only queues without an executor are pull queues.
+	ErrHasExecutor = fmt.Errorf("%w: the queue has an in-process executor; only queues without one can be leased from", ErrConflict)
 
 	// ErrQueueFull reports a submit refused because the queue holds its configured
 	// maximum of queued jobs. Nothing was stored; retry later.

@@ -2,6 +2,7 @@ package job
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -42,7 +43,43 @@ type Job struct {
 	// it, so that a run that was canceled, retried or recovered meanwhile cannot
 	// overwrite the newer state.
 	Lease string
+	// LeaseExpiresAt is the deadline of a pull worker's lease: if the worker
+	// neither acks nor extends by then, the job goes back to queued and the
+	// attempt counts as failed. Zero for runs inside the server process,
+	// which end with the process instead.
+	LeaseExpiresAt time.Time
+
+	// Progress is the last progress the running job reported, 0..100, with
+	// its message and time. Reports are coalesced, so this may lag the most
+	// recent report by a moment.
+	Progress        int
+	ProgressMessage string
+	ProgressAt      time.Time
+
+	report func(percent int, message string) error
 }
+
+// ReportProgress records how far the running job is (0..100) and what it is
+// doing. It is cheap: reports are coalesced before they are written. It
+// returns ErrLeaseMismatch once the run no longer holds the job (it was
+// canceled or retried), and does nothing for a job that is not being run by
+// a ticketq worker.
+func (j *Job) ReportProgress(percent int, message string) error {
+	if percent < 0 || percent > 100 {
+		return fmt.Errorf("%w: progress %d is outside 0..100", ErrInvalid, percent)
+	}
+	if len(message) > MaxProgressMessageLen {
+		return fmt.Errorf("%w: progress message is %d bytes long; the limit is %d", ErrInvalid, len(message), MaxProgressMessageLen)
+	}
+	if j.report == nil {
+		return nil
+	}
+	return j.report(percent, message)
+}
+
+// WithProgress connects a job handed to a handler to the infrastructure
+// that stores its progress reports. Only workers call it.
+func WithProgress(j *Job, report func(percent int, message string) error) { j.report = report }
 
 // Failures is the number of runs that consumed the attempt budget.
 func (j *Job) Failures() int { return j.Attempt - j.Interrupted }
@@ -92,10 +129,41 @@ type Receipt struct {
 	Duplicate bool
 }
 
+// QueueOverrides are per-queue limits changed at run time (PATCH), stored
+// with the queue so that a restart keeps them; they beat the limits given by
+// flags or environment. A nil field is not overridden.
+type QueueOverrides struct {
+	// Workers is how many jobs run at once in the server process.
+	Workers *int
+	// MaxLeases caps the jobs a pull queue has leased out at once (0: no cap).
+	MaxLeases *int
+	// Rate is how many jobs may start per second (0: no limit), with Burst
+	// starts allowed at once.
+	Rate  *float64
+	Burst *int
+}
+
+// Validate checks every set field against its range.
+func (o QueueOverrides) Validate() error {
+	switch {
+	case o.Workers != nil && (*o.Workers < 1 || *o.Workers > MaxWorkers):
+		return fmt.Errorf("%w: workers %d is outside 1..%d", ErrInvalid, *o.Workers, MaxWorkers)
+	case o.MaxLeases != nil && (*o.MaxLeases < 0 || *o.MaxLeases > 1_000_000):
+		return fmt.Errorf("%w: max_leases %d is outside 0..1000000", ErrInvalid, *o.MaxLeases)
+	case o.Rate != nil && !(*o.Rate >= 0 && *o.Rate <= 1e6):
+		return fmt.Errorf("%w: rate %v is outside 0..1000000 per second", ErrInvalid, *o.Rate)
+	case o.Burst != nil && (*o.Burst < 1 || *o.Burst > 1_000_000):
+		return fmt.Errorf("%w: burst %d is outside 1..1000000", ErrInvalid, *o.Burst)
+	}
+	return nil
+}
+
 // QueueStats describes one queue.
 type QueueStats struct {
 	Queue  string
 	Paused bool
+	// Overrides are the limits set at run time, stored with the queue.
+	Overrides QueueOverrides
 	// Counts holds the number of stored jobs per state (finished jobs count
 	// until retention purges them).
 	Counts map[State]int

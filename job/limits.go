@@ -22,6 +22,10 @@ const (
 	MaxErrorHistory = 10
 	// MaxErrorLen bounds one stored error message.
 	MaxErrorLen = 4096
+	// MaxProgressMessageLen bounds one progress message.
+	MaxProgressMessageLen = 1024
+	// MaxWorkers bounds the workers of one queue.
+	MaxWorkers = 10000
 )
 
 // ValidateQueueName accepts 1..128 characters of [A-Za-z0-9._-], which are

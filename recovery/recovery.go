@@ -2,7 +2,8 @@
 // ticketq.Open, before the queue reports ready: every job found running was
 // interrupted (the process that ran it is gone), so it goes back to queued
 // with the interruption recorded; then the counters of unfinished states are
-// rebuilt from the indexes.
+// rebuilt from the indexes. Jobs leased by pull workers are left alone: the
+// workers are other processes, and their leases run to their deadlines.
 //
 // Its cost is proportional to the unfinished jobs, not to the history: it
 // reads only the running index of each queue and recounts only the queued and
@@ -32,6 +33,9 @@ type Report struct {
 	// Recovered is the number of interrupted runs put back to queued. Each
 	// may run a second time: these are the only possible duplicates.
 	Recovered int
+	// Leased is the number of pull leases found, left to run to their
+	// deadline.
+	Leased int
 	// Queues is the number of queues inspected.
 	Queues int
 	// Corrected is the number of counters that disagreed with the indexes.
@@ -62,9 +66,20 @@ func Run(ctx context.Context, b backend.Backend, log zerolog.Logger) (Report, er
 			if len(page) == 0 {
 				break
 			}
-			reqs := make([]backend.Requeue, len(page))
-			for i, j := range page {
-				reqs[i] = backend.Requeue{Ticket: j.Ticket, Lease: j.Lease, Reason: Reason}
+			after = page[len(page)-1].Ticket
+			// A pull lease belongs to a worker outside this process, which
+			// may well still be working: it survives the restart until its
+			// deadline, when lease expiry deals with it.
+			reqs := make([]backend.Requeue, 0, len(page))
+			for _, j := range page {
+				if j.LeaseExpiresAt.IsZero() {
+					reqs = append(reqs, backend.Requeue{Ticket: j.Ticket, Lease: j.Lease, Reason: Reason})
+				} else {
+					rep.Leased++
+				}
+			}
+			if len(reqs) == 0 {
+				continue
 			}
 			errs, err := b.Requeue(ctx, reqs)
 			if err != nil {
@@ -74,12 +89,11 @@ func Run(ctx context.Context, b backend.Backend, log zerolog.Logger) (Report, er
 				if e != nil {
 					// Nothing else runs during recovery, so this means the
 					// index and the record disagree: report it, keep going.
-					log.Warn().Str("queue", q).Stringer("ticket", page[i].Ticket).Err(e).Msg("could not requeue interrupted job")
+					log.Warn().Str("queue", q).Stringer("ticket", reqs[i].Ticket).Err(e).Msg("could not requeue interrupted job")
 					continue
 				}
 				rep.Recovered++
 			}
-			after = page[len(page)-1].Ticket
 			if time.Since(lastLog) >= time.Second {
 				lastLog = time.Now()
 				log.Info().Int("recovered", rep.Recovered).Str("queue", q).Dur("elapsed", time.Since(start)).Msg("recovering interrupted jobs")
@@ -91,7 +105,7 @@ func Run(ctx context.Context, b backend.Backend, log zerolog.Logger) (Report, er
 		return rep, fmt.Errorf("recovery: rebuild counters: %w", err)
 	}
 	rep.Duration = time.Since(start)
-	log.Info().Int("recovered", rep.Recovered).Int("queues", rep.Queues).Int("counters_corrected", rep.Corrected).
+	log.Info().Int("recovered", rep.Recovered).Int("leases_kept", rep.Leased).Int("queues", rep.Queues).Int("counters_corrected", rep.Corrected).
 		Dur("took", rep.Duration).Msg("recovery done")
 	return rep, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -181,5 +182,35 @@ func TestRun_StoreClosed(t *testing.T) {
 	l.Close()
 	if _, err := recovery.Run(context.Background(), l, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "recovery:") {
 		t.Fatalf("recovery of a closed store: %v", err)
+	}
+}
+
+// Ensure that pull leases survive recovery (their workers live elsewhere)
+// while in-process runs are requeued.
+func TestRun_KeepsLeases(t *testing.T) {
+	dir := t.TempDir()
+	l, err := wal.Open(dir, wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	if _, err := l.Append(ctx, backend.AppendRequest{Queue: "q", Jobs: []job.Submission{{MaxAttempts: 1}, {MaxAttempts: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	leased, err := l.Claim(ctx, backend.ClaimRequest{Queue: "q", Max: 1, Visibility: time.Minute})
+	if err != nil || len(leased.Jobs) != 1 {
+		t.Fatal(err)
+	}
+	if _, err := l.Claim(ctx, backend.ClaimRequest{Queue: "q", Max: 1}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := recovery.Run(ctx, l, zerolog.Nop())
+	if err != nil || rep.Recovered != 1 || rep.Leased != 1 {
+		t.Fatalf("report = %+v, %v", rep, err)
+	}
+	j, _ := l.Get(ctx, leased.Jobs[0].Ticket)
+	if j.State != job.Running || j.Lease != leased.Jobs[0].Lease {
+		t.Fatalf("lease after recovery = %+v", j)
 	}
 }

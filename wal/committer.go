@@ -202,6 +202,7 @@ type wtx struct {
 	jobs     *bolt.Bucket
 	queues   *bolt.Bucket
 	finished *bolt.Bucket
+	leases   *bolt.Bucket
 	cache    map[string]*queueTx
 	changes  []backend.Change
 	current  *op
@@ -213,9 +214,10 @@ func newWtx(l *Log, tx *bolt.Tx) (*wtx, error) {
 		jobs:     tx.Bucket(bucketJobs),
 		queues:   tx.Bucket(bucketQueues),
 		finished: tx.Bucket(bucketFinished),
+		leases:   tx.Bucket(bucketLeases),
 		cache:    make(map[string]*queueTx),
 	}
-	if w.jobs == nil || w.queues == nil || w.finished == nil {
+	if w.jobs == nil || w.queues == nil || w.finished == nil || w.leases == nil {
 		return nil, fmt.Errorf("%w: top-level bucket missing", ErrCorrupt)
 	}
 	return w, nil

@@ -3,6 +3,7 @@ package wal
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -17,6 +18,7 @@ var (
 	bucketJobs     = []byte("jobs")
 	bucketQueues   = []byte("queues")
 	bucketFinished = []byte("finished")
+	bucketLeases   = []byte("leases")
 
 	keyFormat = []byte("format")
 
@@ -61,15 +63,36 @@ func finishedKey(j *job.Job) []byte {
 	return binary.BigEndian.AppendUint64(k, uint64(j.Ticket))
 }
 
-// queueMeta is the small per-queue record: the paused flag and the number of
-// stored jobs per state, kept in the same transaction as every transition so
-// that it cannot drift from the indexes.
-type queueMeta struct {
-	paused bool
-	counts [job.Canceled + 1]int64
+// leaseKey orders pull leases by deadline, then ticket, so that "leases
+// past their deadline" is one range scan.
+func leaseKey(j *job.Job) []byte {
+	k := make([]byte, 0, 16)
+	k = binary.BigEndian.AppendUint64(k, sortableTime(j.LeaseExpiresAt))
+	return binary.BigEndian.AppendUint64(k, uint64(j.Ticket))
 }
 
-const queueMetaVersion = 1
+// leased reports whether j holds a pull lease (a running job with a deadline).
+func leased(j *job.Job) bool { return j.State == job.Running && !j.LeaseExpiresAt.IsZero() }
+
+// queueMeta is the small per-queue record: the paused flag, the number of
+// stored jobs per state (kept in the same transaction as every transition so
+// that it cannot drift from the indexes) and the run-time limit overrides.
+type queueMeta struct {
+	paused    bool
+	counts    [job.Canceled + 1]int64
+	overrides job.QueueOverrides
+}
+
+// Version 1 had no overrides; it is still read.
+const queueMetaVersion = 2
+
+// Presence bits of the overrides in a version 2 queue meta.
+const (
+	hasWorkers = 1 << iota
+	hasMaxLeases
+	hasRate
+	hasBurst
+)
 
 func (m *queueMeta) encode() []byte {
 	b := []byte{queueMetaVersion, 0}
@@ -79,12 +102,32 @@ func (m *queueMeta) encode() []byte {
 	for _, s := range job.States {
 		b = binary.AppendVarint(b, m.counts[s])
 	}
+	o := m.overrides
+	var bits byte
+	for i, set := range []bool{o.Workers != nil, o.MaxLeases != nil, o.Rate != nil, o.Burst != nil} {
+		if set {
+			bits |= 1 << i
+		}
+	}
+	b = append(b, bits)
+	if o.Workers != nil {
+		b = binary.AppendVarint(b, int64(*o.Workers))
+	}
+	if o.MaxLeases != nil {
+		b = binary.AppendVarint(b, int64(*o.MaxLeases))
+	}
+	if o.Rate != nil {
+		b = binary.BigEndian.AppendUint64(b, math.Float64bits(*o.Rate))
+	}
+	if o.Burst != nil {
+		b = binary.AppendVarint(b, int64(*o.Burst))
+	}
 	return b
 }
 
 func decodeQueueMeta(b []byte) (queueMeta, error) {
 	var m queueMeta
-	if len(b) < 2 || b[0] != queueMetaVersion || b[1] > 1 {
+	if len(b) < 2 || (b[0] != 1 && b[0] != queueMetaVersion) || b[1] > 1 {
 		return m, fmt.Errorf("%w: queue meta header", ErrCorrupt)
 	}
 	m.paused = b[1] == 1
@@ -96,6 +139,50 @@ func decodeQueueMeta(b []byte) (queueMeta, error) {
 		}
 		m.counts[s] = v
 		i += w
+	}
+	if b[0] == 1 {
+		return m, nil
+	}
+	if i >= len(b) {
+		return m, fmt.Errorf("%w: queue meta overrides missing", ErrCorrupt)
+	}
+	bits := b[i]
+	i++
+	readInt := func() (*int, error) {
+		v, w := binary.Varint(b[i:])
+		if w <= 0 || v < 0 || v > maxCount {
+			return nil, fmt.Errorf("%w: queue meta override", ErrCorrupt)
+		}
+		i += w
+		n := int(v)
+		return &n, nil
+	}
+	var err error
+	if bits&hasWorkers != 0 {
+		if m.overrides.Workers, err = readInt(); err != nil {
+			return m, err
+		}
+	}
+	if bits&hasMaxLeases != 0 {
+		if m.overrides.MaxLeases, err = readInt(); err != nil {
+			return m, err
+		}
+	}
+	if bits&hasRate != 0 {
+		if len(b)-i < 8 {
+			return m, fmt.Errorf("%w: queue meta rate", ErrCorrupt)
+		}
+		r := math.Float64frombits(binary.BigEndian.Uint64(b[i:]))
+		m.overrides.Rate = &r
+		i += 8
+	}
+	if bits&hasBurst != 0 {
+		if m.overrides.Burst, err = readInt(); err != nil {
+			return m, err
+		}
+	}
+	if i != len(b) || bits > 0x0f {
+		return m, fmt.Errorf("%w: queue meta has trailing bytes", ErrCorrupt)
 	}
 	return m, nil
 }
@@ -171,6 +258,10 @@ func (w *wtx) unindex(q *queueTx, j *job.Job) error {
 		if err := w.finished.Delete(finishedKey(j)); err != nil {
 			return fmt.Errorf("unindex finished %s: %w", j.Ticket, err)
 		}
+	case leased(j):
+		if err := w.leases.Delete(leaseKey(j)); err != nil {
+			return fmt.Errorf("unindex lease %s: %w", j.Ticket, err)
+		}
 	}
 	q.meta.counts[j.State]--
 	q.dirty = true
@@ -191,14 +282,26 @@ func (w *wtx) index(q *queueTx, j *job.Job) error {
 		if err := w.finished.Put(finishedKey(j), nil); err != nil {
 			return fmt.Errorf("index finished %s: %w", j.Ticket, err)
 		}
+	case leased(j):
+		if err := w.leases.Put(leaseKey(j), nil); err != nil {
+			return fmt.Errorf("index lease %s: %w", j.Ticket, err)
+		}
 	}
 	q.meta.counts[j.State]++
 	q.dirty = true
+	if err := w.store(j); err != nil {
+		return err
+	}
+	w.changes = append(w.changes, backend.Change{Queue: q.name, Ticket: j.Ticket, State: j.State})
+	return nil
+}
+
+// store writes j's record only, for changes that move it in no index.
+func (w *wtx) store(j *job.Job) error {
 	// bbolt keeps the value slice until the commit, so each record gets its own.
 	rec := encodeRecord(make([]byte, 0, 128+len(j.Payload)+len(j.Result)), j)
 	if err := w.jobs.Put(ticketKey(j.Ticket), rec); err != nil {
 		return fmt.Errorf("put %s: %w", j.Ticket, err)
 	}
-	w.changes = append(w.changes, backend.Change{Queue: q.name, Ticket: j.Ticket, State: j.State})
 	return nil
 }

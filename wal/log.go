@@ -152,7 +152,7 @@ func initLayout(db *bolt.DB, path string) error {
 		} else if err := meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, formatVersion)); err != nil {
 			return fmt.Errorf("init %s: %w", path, err)
 		}
-		for _, name := range [][]byte{bucketJobs, bucketQueues, bucketFinished} {
+		for _, name := range [][]byte{bucketJobs, bucketQueues, bucketFinished, bucketLeases} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("init %s: %w", path, err)
 			}

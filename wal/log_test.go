@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -276,5 +277,34 @@ func TestLog_CallerGivesUp(t *testing.T) {
 	}
 	if _, err := l.Stats(context.Background(), "never"); !errors.Is(err, job.ErrNotFound) {
 		t.Fatalf("refused op landed: %v", err)
+	}
+}
+
+// Ensure that run-time overrides survive a reopen, and that queue metadata
+// written before overrides existed (version 1) still decodes.
+func TestLog_OverridesPersist(t *testing.T) {
+	l, dir := mustOpen(t, Options{})
+	w, rate := 7, 12.5
+	if err := l.SetOverrides(context.Background(), "q", job.QueueOverrides{Workers: &w, Rate: &rate}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	re, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer re.Close()
+	st, err := re.Stats(context.Background(), "q")
+	if err != nil || *st.Overrides.Workers != 7 || *st.Overrides.Rate != 12.5 || st.Overrides.Burst != nil {
+		t.Fatalf("after reopen: %+v, %v", st.Overrides, err)
+	}
+
+	v1 := []byte{1, 1, 2, 4, 0, 0, 0} // paused; queued 1, running 2
+	m, err := decodeQueueMeta(v1)
+	if err != nil || !m.paused || m.counts[job.Queued] != 1 || m.counts[job.Running] != 2 || m.overrides.Workers != nil {
+		t.Fatalf("v1 meta = %+v, %v", m, err)
+	}
+	if _, err := decodeQueueMeta(append(bytes.Clone(m.encode()), 0)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("trailing byte accepted: %v", err)
 	}
 }

@@ -136,8 +136,8 @@ func later(a, b time.Time) time.Time {
 
 // Claim implements backend.Backend.
 func (l *Log) Claim(ctx context.Context, req backend.ClaimRequest) (backend.ClaimResult, error) {
-	if req.Max <= 0 {
-		return backend.ClaimResult{}, fmt.Errorf("%w: claim of %d jobs", job.ErrInvalid, req.Max)
+	if req.Max <= 0 || req.Visibility < 0 || req.MaxRunning < 0 {
+		return backend.ClaimResult{}, fmt.Errorf("%w: claim of %d jobs (visibility %s, max running %d)", job.ErrInvalid, req.Max, req.Visibility, req.MaxRunning)
 	}
 	// Step: peek in a read transaction. An idle pool's poll, or a wake-up
 	// when nothing is due, then costs no write transaction and no fsync.
@@ -145,7 +145,7 @@ func (l *Log) Claim(ctx context.Context, req backend.ClaimRequest) (backend.Clai
 	var anyDue bool
 	err := l.view(func(tx *bolt.Tx) error {
 		q, err := openQueue(tx.Bucket(bucketQueues), req.Queue)
-		if err != nil || q == nil || q.meta.paused {
+		if err != nil || q == nil || q.meta.paused || room(q, req) == 0 {
 			return err
 		}
 		keys, next, err := dueKeys(q, sortableTime(l.clock.Now()), 1)
@@ -162,7 +162,11 @@ func (l *Log) Claim(ctx context.Context, req backend.ClaimRequest) (backend.Clai
 		if err != nil || q == nil || q.meta.paused {
 			return err
 		}
-		keys, next, err := dueKeys(q, sortableTime(w.now), req.Max)
+		n := room(q, req)
+		if n == 0 {
+			return nil
+		}
+		keys, next, err := dueKeys(q, sortableTime(w.now), n)
 		if err != nil {
 			return err
 		}
@@ -184,6 +188,10 @@ func (l *Log) Claim(ctx context.Context, req backend.ClaimRequest) (backend.Clai
 			j.Attempt++
 			j.Lease = rand.Text()
 			j.StartedAt, j.UpdatedAt = w.now, w.now
+			j.LeaseExpiresAt = time.Time{}
+			if req.Visibility > 0 {
+				j.LeaseExpiresAt = w.now.Add(req.Visibility)
+			}
 			if err := w.index(q, j); err != nil {
 				return err
 			}
@@ -196,6 +204,15 @@ func (l *Log) Claim(ctx context.Context, req backend.ClaimRequest) (backend.Clai
 		return backend.ClaimResult{}, err
 	}
 	return res, nil
+}
+
+// room is how many jobs a claim may take: Max, less whatever MaxRunning
+// leaves no room for.
+func room(q *queueTx, req backend.ClaimRequest) int {
+	if req.MaxRunning <= 0 {
+		return req.Max
+	}
+	return int(max(min(int64(req.Max), int64(req.MaxRunning)-q.meta.counts[job.Running]), 0))
 }
 
 // dueKeys returns up to max ready keys that are due at now, in claim order,
@@ -247,7 +264,7 @@ func (l *Log) Settle(ctx context.Context, s []backend.Settlement) ([]error, erro
 			if err := w.unindex(q, j); err != nil {
 				return err
 			}
-			j.UpdatedAt, j.Lease = w.now, ""
+			j.UpdatedAt, j.Lease, j.LeaseExpiresAt = w.now, "", time.Time{}
 			switch st.Outcome {
 			case backend.Succeeded:
 				j.State, j.FinishedAt, j.Result = job.Succeeded, w.now, st.Result
@@ -289,7 +306,7 @@ func (l *Log) Requeue(ctx context.Context, r []backend.Requeue) ([]error, error)
 			}
 			j.Interrupted++
 			recordError(j, w.now, "interrupted: "+rq.Reason)
-			j.State, j.RunAt, j.UpdatedAt, j.Lease = job.Queued, w.now, w.now, ""
+			j.State, j.RunAt, j.UpdatedAt, j.Lease, j.LeaseExpiresAt = job.Queued, w.now, w.now, "", time.Time{}
 			if err := w.index(q, j); err != nil {
 				return err
 			}
@@ -308,6 +325,9 @@ func (w *wtx) loadHeld(t job.Ticket, lease string) (*job.Job, *queueTx, error) {
 	j, q, err := w.load(t)
 	if err != nil {
 		return nil, nil, err
+	}
+	if j.State == job.Canceled {
+		return nil, nil, fmt.Errorf("%w: ticket %s", job.ErrLeaseCanceled, t)
 	}
 	if j.State != job.Running || j.Lease != lease || lease == "" {
 		return nil, nil, fmt.Errorf("%w: ticket %s is %s (attempt %d)", job.ErrLeaseMismatch, t, j.State, j.Attempt)
@@ -352,7 +372,7 @@ func (l *Log) Cancel(ctx context.Context, t job.Ticket) (job.State, *job.Job, er
 		if err := w.unindex(q, j); err != nil {
 			return err
 		}
-		j.State, j.FinishedAt, j.UpdatedAt, j.Lease = job.Canceled, w.now, w.now, ""
+		j.State, j.FinishedAt, j.UpdatedAt, j.Lease, j.LeaseExpiresAt = job.Canceled, w.now, w.now, "", time.Time{}
 		if err := w.index(q, j); err != nil {
 			return err
 		}
@@ -405,36 +425,6 @@ func answerOr(w *wtx, err error) error {
 	return err
 }
 
-// SetPaused implements backend.Backend.
-func (l *Log) SetPaused(ctx context.Context, queue string, paused bool) error {
-	if err := job.ValidateQueueName(queue); err != nil {
-		return err
-	}
-	return l.do(ctx, func(w *wtx) error { return l.setPaused(w, queue, paused) })
-}
-
-// setPaused is SetPaused inside a running transaction. Pausing creates an
-// unknown queue (so a queue can be paused before its first job); resuming
-// one answers job.ErrNotFound, so a typo does not create a queue.
-func (l *Log) setPaused(w *wtx, queue string, paused bool) error {
-	q, err := w.queue(queue, paused)
-	if err != nil {
-		return err
-	}
-	if q == nil {
-		w.answer(fmt.Errorf("%w: queue %q", job.ErrNotFound, queue))
-		return nil
-	}
-	if q.meta.paused != paused {
-		q.meta.paused, q.dirty = paused, true
-	}
-	if !paused {
-		// Wake dispatchers of this queue: its jobs may be claimed again.
-		w.changes = append(w.changes, backend.Change{Queue: queue, State: job.Queued})
-	}
-	return nil
-}
-
 // Purge implements backend.Backend.
 func (l *Log) Purge(ctx context.Context, req backend.PurgeRequest) (int, error) {
 	if !req.State.Final() || req.Limit <= 0 {
@@ -481,46 +471,4 @@ func (l *Log) Purge(ctx context.Context, req backend.PurgeRequest) (int, error) 
 		return 0, err
 	}
 	return n, nil
-}
-
-// RebuildCounts implements backend.Backend: it recounts the queued and
-// running indexes of every queue (O(unfinished jobs)) and fixes the stored
-// counters where they disagree. Counters of final states are trusted as
-// stored: they change in the same transaction as the jobs they count.
-func (l *Log) RebuildCounts(ctx context.Context) (int, error) {
-	var corrected int
-	err := l.do(ctx, func(w *wtx) error {
-		corrected = 0
-		var names []string
-		c := w.queues.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if v == nil {
-				names = append(names, string(k))
-			}
-		}
-		for _, name := range names {
-			q, err := w.queue(name, false)
-			if err != nil {
-				return err
-			}
-			for _, s := range []job.State{job.Queued, job.Running} {
-				n := int64(0)
-				sc := q.states[s].Cursor()
-				for k, _ := sc.First(); k != nil; k, _ = sc.Next() {
-					n++
-				}
-				if q.meta.counts[s] != n {
-					l.log.Warn().Str("queue", name).Stringer("state", s).
-						Int64("stored", q.meta.counts[s]).Int64("indexed", n).Msg("counter corrected")
-					q.meta.counts[s], q.dirty = n, true
-					corrected++
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	return corrected, nil
 }

@@ -109,7 +109,7 @@ func (l *Log) Stats(_ context.Context, queue string) (job.QueueStats, error) {
 		if err != nil {
 			return err
 		}
-		st.Paused = q.meta.paused
+		st.Paused, st.Overrides = q.meta.paused, q.meta.overrides
 		for _, s := range job.States {
 			st.Counts[s] = int(q.meta.counts[s])
 		}

@@ -36,14 +36,18 @@ const (
 	tagResult      = 17
 	tagError       = 18 // repeated: one per entry of the error history
 	tagLease       = 19
-	maxTag         = 19
+	tagLeaseExpiry = 20
+	tagProgress    = 21
+	tagProgressMsg = 22
+	tagProgressAt  = 23
+	maxTag         = 23
 )
 
 // bytesTags are the tags whose value is length-prefixed bytes; every other
 // known tag holds a varint.
 var bytesTags = [maxTag + 1]bool{
 	tagQueue: true, tagPayload: true, tagIdemKey: true, tagLastError: true,
-	tagResult: true, tagError: true, tagLease: true,
+	tagResult: true, tagError: true, tagLease: true, tagProgressMsg: true,
 }
 
 // ErrCorrupt reports a record that cannot be decoded.
@@ -79,6 +83,10 @@ func encodeRecord(dst []byte, j *job.Job) []byte {
 		dst = append(dst, sub...)
 	}
 	dst = appendBytes(dst, tagLease, []byte(j.Lease))
+	dst = appendTime(dst, tagLeaseExpiry, j.LeaseExpiresAt)
+	dst = appendInt(dst, tagProgress, int64(j.Progress))
+	dst = appendBytes(dst, tagProgressMsg, []byte(j.ProgressMessage))
+	dst = appendTime(dst, tagProgressAt, j.ProgressAt)
 	return dst
 }
 
@@ -218,6 +226,15 @@ func setInt(j *job.Job, tag byte, v int64) error {
 		j.StartedAt = intToTime(v)
 	case tagFinishedAt:
 		j.FinishedAt = intToTime(v)
+	case tagLeaseExpiry:
+		j.LeaseExpiresAt = intToTime(v)
+	case tagProgressAt:
+		j.ProgressAt = intToTime(v)
+	case tagProgress:
+		if v < 0 || v > 100 {
+			return fmt.Errorf("%w: progress %d", ErrCorrupt, v)
+		}
+		j.Progress = int(v)
 	default:
 		return fmt.Errorf("%w: field %d is not a number", ErrCorrupt, tag)
 	}
@@ -238,6 +255,8 @@ func setBytes(j *job.Job, tag byte, v []byte) error {
 		j.Result = append([]byte(nil), v...)
 	case tagLease:
 		j.Lease = string(v)
+	case tagProgressMsg:
+		j.ProgressMessage = string(v)
 	case tagError:
 		if len(j.Errors) >= job.MaxErrorHistory {
 			return fmt.Errorf("%w: more than %d error entries", ErrCorrupt, job.MaxErrorHistory)

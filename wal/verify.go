@@ -45,7 +45,7 @@ func (l *Log) Verify() error {
 
 // verifyJobs walks every record and checks that its index entries exist.
 func verifyJobs(tx *bolt.Tx, add func(string, ...any) bool) {
-	queues, finished := tx.Bucket(bucketQueues), tx.Bucket(bucketFinished)
+	queues, finished, leases := tx.Bucket(bucketQueues), tx.Bucket(bucketFinished), tx.Bucket(bucketLeases)
 	c := tx.Bucket(bucketJobs).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 8 {
@@ -79,6 +79,9 @@ func verifyJobs(tx *bolt.Tx, add func(string, ...any) bool) {
 			}
 			if j.State.Final() && finished.Get(finishedKey(j)) == nil {
 				ok = ok && add("job %s: %s but missing from the finished index", t, j.State)
+			}
+			if leased(j) && leases.Get(leaseKey(j)) == nil {
+				ok = ok && add("job %s: leased but missing from the lease index", t)
 			}
 			if j.IdempotencyKey != "" && !bytes.Equal(q.idem.Get([]byte(j.IdempotencyKey)), k) {
 				ok = ok && add("job %s: idempotency key %q does not point to it", t, j.IdempotencyKey)
@@ -152,6 +155,20 @@ func verifyQueues(tx *bolt.Tx, add func(string, ...any) bool) {
 				if !add("queue %q: idempotency key %q points to a job that does not carry it", name, k) {
 					return
 				}
+			}
+		}
+	}
+	lc := tx.Bucket(bucketLeases).Cursor()
+	for k, _ := lc.First(); k != nil; k, _ = lc.Next() {
+		if len(k) != 16 {
+			if !add("leases: key of %d bytes", len(k)) {
+				return
+			}
+			continue
+		}
+		if j := get(k[8:]); j == nil || !leased(j) || !bytes.Equal(leaseKey(j), k) {
+			if !add("lease entry %x does not match a leased job", k) {
+				return
 			}
 		}
 	}

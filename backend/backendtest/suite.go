@@ -115,6 +115,13 @@ func Run(t *testing.T, open OpenFunc) {
 		{"RebuildCounts", testRebuildCounts},
 		{"Purge", testPurge},
 		{"Notify", testNotify},
+		{"Lease/Deadline", testLeaseDeadline},
+		{"Lease/Expire", testLeaseExpire},
+		{"Lease/ExpireDead", testLeaseExpireDead},
+		{"Lease/Extend", testLeaseExtend},
+		{"Claim/MaxRunning", testClaimMaxRunning},
+		{"Progress", testProgress},
+		{"Overrides", testOverrides},
 		{"Closed", testClosed},
 	}
 	for _, tt := range tests {
