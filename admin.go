@@ -9,12 +9,17 @@ import (
 	"github.com/ticketq/ticketq/job"
 )
 
-// Status returns a job as stored now.
+// Status returns a job as stored now, with its latest progress report.
 func (q *Queue) Status(ctx context.Context, t Ticket) (*Job, error) {
 	if q.isClosed() {
 		return nil, ErrClosed
 	}
-	return q.b.Get(ctx, t)
+	j, err := q.b.Get(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	q.overlayProgress(j)
+	return j, nil
 }
 
 // Wait returns the job once it is final (succeeded, dead or canceled). If
@@ -152,6 +157,10 @@ func (q *Queue) Stats(ctx context.Context, queue string) (QueueStats, error) {
 	if p := q.pool(queue); p != nil {
 		out.InFlight = p.InFlight()
 	}
+	q.mu.Lock()
+	eff := q.effective(queue)
+	q.mu.Unlock()
+	out.Limits = Limits{Workers: eff.Workers, MaxLeases: eff.MaxLeases, Rate: eff.Rate, Burst: eff.burst()}
 	if !st.OldestReadyAt.IsZero() {
 		out.OldestReadyAge = max(q.opts.Clock.Now().Sub(st.OldestReadyAt), 0)
 	}

@@ -2,6 +2,7 @@ package ticketq
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -58,6 +59,15 @@ type QueueOptions struct {
 	// are refused with ErrQueueFull (MAX_QUEUE of the 1M-requests post). Zero
 	// means no limit: the queue lives on disk, not in memory.
 	MaxQueued int
+	// MaxLeases caps how many jobs of a pull queue are leased out at once;
+	// a lease beyond it returns fewer jobs. Zero means no cap.
+	MaxLeases int
+	// Rate limits how many of the queue's jobs start per second, counting
+	// both in-process runs and leases. Zero means no limit.
+	Rate float64
+	// Burst is how many starts Rate allows at once. Defaults to Rate
+	// rounded up (at least 1).
+	Burst int
 }
 
 // Defaults of QueueOptions.
@@ -93,14 +103,49 @@ func (o QueueOptions) withDefaults(d QueueOptions) QueueOptions {
 		BackoffBase: pickD(o.BackoffBase, d.BackoffBase, time.Second),
 		BackoffMax:  pickD(o.BackoffMax, d.BackoffMax, 10*time.Minute),
 		MaxQueued:   pick(o.MaxQueued, d.MaxQueued, 0),
+		MaxLeases:   pick(o.MaxLeases, d.MaxLeases, 0),
+		Rate:        pickF(o.Rate, d.Rate),
+		Burst:       pick(o.Burst, d.Burst, 0),
 	}
+}
+
+func pickF(v, fallback float64) float64 {
+	if v > 0 {
+		return v
+	}
+	return max(fallback, 0)
+}
+
+// burst is the effective burst of a rate limit.
+func (o QueueOptions) burst() int {
+	if o.Burst > 0 {
+		return o.Burst
+	}
+	return max(1, int(math.Ceil(o.Rate)))
+}
+
+// override applies run-time overrides on top of configured options.
+func (o QueueOptions) override(ov job.QueueOverrides) QueueOptions {
+	if ov.Workers != nil {
+		o.Workers = *ov.Workers
+	}
+	if ov.MaxLeases != nil {
+		o.MaxLeases = *ov.MaxLeases
+	}
+	if ov.Rate != nil {
+		o.Rate = *ov.Rate
+	}
+	if ov.Burst != nil {
+		o.Burst = *ov.Burst
+	}
+	return o
 }
 
 // Validate reports the first setting that is out of range, naming it.
 func (o QueueOptions) Validate() error {
 	switch {
-	case o.Workers < 0 || o.Workers > 10000:
-		return fmt.Errorf("%w: workers %d is outside 1..10000", job.ErrInvalid, o.Workers)
+	case o.Workers < 0 || o.Workers > job.MaxWorkers:
+		return fmt.Errorf("%w: workers %d is outside 1..%d", job.ErrInvalid, o.Workers, job.MaxWorkers)
 	case o.MaxAttempts < 0 || o.MaxAttempts > job.MaxAttemptsLimit:
 		return fmt.Errorf("%w: max attempts %d is outside 1..%d", job.ErrInvalid, o.MaxAttempts, job.MaxAttemptsLimit)
 	case o.Timeout < 0 || o.Timeout > job.MaxTimeout:
@@ -114,7 +159,15 @@ func (o QueueOptions) Validate() error {
 	case o.MaxQueued < 0:
 		return fmt.Errorf("%w: max queued %d is negative", job.ErrInvalid, o.MaxQueued)
 	}
-	return nil
+	w, ml, r, b := o.Workers, o.MaxLeases, o.Rate, o.Burst
+	ov := job.QueueOverrides{MaxLeases: &ml, Rate: &r}
+	if w > 0 {
+		ov.Workers = &w
+	}
+	if b > 0 {
+		ov.Burst = &b
+	}
+	return ov.Validate()
 }
 
 func (o QueueOptions) pool(opts Options) dispatcher.Options {
@@ -127,6 +180,9 @@ func (o QueueOptions) pool(opts Options) dispatcher.Options {
 		Logger:  opts.Logger,
 	}
 }
+
+// ProgressInterval is how often coalesced progress reports are written.
+const ProgressInterval = 500 * time.Millisecond
 
 func (o Options) withDefaults() Options {
 	if o.Clock == nil {

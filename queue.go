@@ -11,6 +11,7 @@ import (
 
 	"github.com/ticketq/ticketq/backend"
 	"github.com/ticketq/ticketq/dispatcher"
+	"github.com/ticketq/ticketq/internal/ratelimit"
 	"github.com/ticketq/ticketq/job"
 	"github.com/ticketq/ticketq/recovery"
 	"github.com/ticketq/ticketq/wal"
@@ -24,9 +25,17 @@ type Queue struct {
 	log      zerolog.Logger
 	recovery recovery.Report
 
-	mu       sync.Mutex
-	queues   map[string]*queueState
-	fallback *queueState // HandleDefault, or nil
+	mu        sync.Mutex
+	queues    map[string]*queueState
+	fallback  *queueState // HandleDefault, or nil
+	overrides map[string]job.QueueOverrides
+	limiters  map[string]*ratelimit.Bucket
+	limitsMu  sync.Mutex // serializes UpdateLimits
+
+	readyMu sync.Mutex
+	readyCh map[string]chan struct{} // closed when a queue changes; lease long-polls wait on it
+
+	progress progressBuffer
 	runCtx   context.Context
 	pools    sync.WaitGroup
 	running  bool
@@ -59,12 +68,16 @@ func Open(dir string, opts Options) (*Queue, error) {
 		return nil, fmt.Errorf("default queue options: %w", err)
 	}
 	q := &Queue{
-		opts:    opts,
-		log:     opts.Logger,
-		queues:  make(map[string]*queueState),
-		waiters: make(map[Ticket][]chan struct{}),
-		fatal:   make(chan error, 1),
+		opts:      opts,
+		log:       opts.Logger,
+		queues:    make(map[string]*queueState),
+		overrides: make(map[string]job.QueueOverrides),
+		limiters:  make(map[string]*ratelimit.Bucket),
+		readyCh:   make(map[string]chan struct{}),
+		waiters:   make(map[Ticket][]chan struct{}),
+		fatal:     make(chan error, 1),
 	}
+	q.progress.pending = make(map[Ticket]backend.Progress)
 	l, err := wal.Open(dir, wal.Options{Clock: opts.Clock, Notify: q.onChanges, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
@@ -76,6 +89,10 @@ func Open(dir string, opts Options) (*Queue, error) {
 		return nil, err
 	}
 	q.recovery = rep
+	if err := q.loadOverrides(context.Background()); err != nil {
+		_ = l.Close()
+		return nil, err
+	}
 	return q, nil
 }
 
@@ -139,16 +156,6 @@ func (q *Queue) HandleDefault(h Handler) error {
 	return nil
 }
 
-// settings returns the options that apply to a queue.
-func (q *Queue) settings(queue string) QueueOptions {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if qs, ok := q.queues[queue]; ok {
-		return qs.opts
-	}
-	return q.opts.Queue.withDefaults(QueueOptions{})
-}
-
 // Run runs the workers of every handled queue and the retention sweeper
 // until ctx ends, then shuts down gracefully: it stops taking jobs, waits up
 // to Options.Grace for running jobs, and cancels the rest, which stay
@@ -184,6 +191,10 @@ func (q *Queue) Run(ctx context.Context) error {
 
 	sweepDone := make(chan struct{})
 	go func() { defer close(sweepDone); q.sweep(ctx) }()
+	expireDone := make(chan struct{})
+	go func() { defer close(expireDone); q.expireLeases(ctx) }()
+	flushDone := make(chan struct{})
+	go func() { defer close(flushDone); q.flushProgressLoop(ctx) }()
 
 	select {
 	case <-ctx.Done():
@@ -194,13 +205,16 @@ func (q *Queue) Run(ctx context.Context) error {
 	q.running = false
 	q.mu.Unlock()
 	<-sweepDone
+	<-expireDone
 	q.pools.Wait()
+	<-flushDone
 	return err
 }
 
 // startPool starts the workers of one queue. q.mu must be held.
 func (q *Queue) startPool(name string, qs *queueState) {
-	po := qs.opts.pool(q.opts)
+	po := q.effective(name).pool(q.opts)
+	po.Limiter = q.limiter(name)
 	qs.pool = dispatcher.New(name, qs.handler, source{q}, po)
 	q.pools.Add(1)
 	go func() {
@@ -244,21 +258,49 @@ func (q *Queue) pool(name string) *dispatcher.Pool {
 	return nil
 }
 
-// onChanges is the backend's commit notification: it wakes the workers of
-// queues that got due jobs and the waiters of jobs that became final. It
-// runs on the committer goroutine, so it must stay short.
+// onChanges is the backend's commit notification: it wakes the workers and
+// the lease long-polls of queues that changed, and the waiters of jobs that
+// became final. It runs on the committer goroutine, so it must stay short.
 func (q *Queue) onChanges(cs []backend.Change) {
-	last := ""
+	lastQueued, lastChanged := "", ""
 	for _, c := range cs {
+		if c.Queue != lastChanged {
+			// Any change may matter to a lease blocked by MaxLeases.
+			lastChanged = c.Queue
+			q.signalReady(c.Queue)
+		}
 		switch {
-		case c.State == job.Queued && c.Queue != last:
-			last = c.Queue
+		case c.State == job.Queued && c.Queue != lastQueued:
+			lastQueued = c.Queue
 			if p := q.ensurePool(c.Queue); p != nil {
 				p.Wake()
 			}
 		case c.State.Final():
 			q.wakeWaiters(c.Ticket)
 		}
+	}
+}
+
+// readySignal returns a channel that is closed at the next change of queue.
+func (q *Queue) readySignal(queue string) <-chan struct{} {
+	q.readyMu.Lock()
+	defer q.readyMu.Unlock()
+	ch, ok := q.readyCh[queue]
+	if !ok {
+		ch = make(chan struct{})
+		q.readyCh[queue] = ch
+	}
+	return ch
+}
+
+// signalReady releases everyone waiting for a change of queue.
+func (q *Queue) signalReady(queue string) {
+	q.readyMu.Lock()
+	ch, ok := q.readyCh[queue]
+	delete(q.readyCh, queue)
+	q.readyMu.Unlock()
+	if ok {
+		close(ch)
 	}
 }
 
@@ -286,6 +328,8 @@ func (q *Queue) Close() error {
 			stop()
 			<-done
 		}
+		// Reports made since the last flush are worth keeping.
+		q.flushProgress(context.Background())
 		q.closeErr = q.b.Close()
 	})
 	return q.closeErr
@@ -316,6 +360,10 @@ func (s source) Finish(ctx context.Context, j *job.Job, o dispatcher.Outcome) er
 		return err
 	}
 	return errs[0]
+}
+
+func (s source) ReportProgress(j *job.Job, percent int, message string) error {
+	return s.q.bufferProgress(j.Ticket, j.Lease, percent, message)
 }
 
 func (s source) Held(ctx context.Context, j *job.Job) (bool, error) {

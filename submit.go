@@ -44,7 +44,9 @@ func (q *Queue) SubmitBatch(ctx context.Context, queue string, subs []Submission
 	if len(subs) > MaxBatch {
 		return nil, fmt.Errorf("%w: a batch holds at most %d jobs, got %d", ErrInvalid, MaxBatch, len(subs))
 	}
-	opts := q.settings(queue)
+	q.mu.Lock()
+	opts := q.effective(queue)
+	q.mu.Unlock()
 	now := q.opts.Clock.Now()
 	jobs := make([]job.Submission, len(subs))
 	for i, s := range subs {

@@ -48,6 +48,8 @@ var (
 	ErrAlreadyFinal   = job.ErrAlreadyFinal
 	ErrNotRetryable   = job.ErrNotRetryable
 	ErrLeaseMismatch  = job.ErrLeaseMismatch
+	ErrLeaseCanceled  = job.ErrLeaseCanceled
+	ErrHasExecutor    = job.ErrHasExecutor
 	ErrQueueFull      = job.ErrQueueFull
 	ErrClosed         = job.ErrClosed
 	ErrUnknownOutcome = job.ErrUnknownOutcome
@@ -77,6 +79,8 @@ type QueueStats struct {
 	InFlight int
 	// OldestReadyAge is how long the longest-waiting due job has waited.
 	OldestReadyAge time.Duration
+	// Limits are the limits in force: configured, with run-time overrides.
+	Limits Limits
 }
 
 // ListQuery selects a page of a queue's jobs.

@@ -30,6 +30,9 @@ type Source interface {
 	// registering the run and before calling the handler, which closes the
 	// window in which a cancel could miss a job that was just claimed.
 	Held(ctx context.Context, j *job.Job) (bool, error)
+	// ReportProgress records a progress report of the running j; it must be
+	// cheap (the source coalesces reports) and never block on the disk.
+	ReportProgress(j *job.Job, percent int, message string) error
 }
 
 // Kind is how a run ended, as decided by the pool's retry policy.

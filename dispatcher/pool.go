@@ -7,10 +7,12 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/ticketq/ticketq/internal/ratelimit"
 	"github.com/ticketq/ticketq/job"
 )
 
@@ -40,6 +42,9 @@ type Options struct {
 	Rand func() float64
 	// Logger receives failures of the source. Defaults to no logging.
 	Logger zerolog.Logger
+	// Limiter, if set, limits how many jobs start per second. It may be
+	// shared with other consumers of the queue (pull leases).
+	Limiter *ratelimit.Bucket
 }
 
 func (o Options) withDefaults() Options {
@@ -73,7 +78,8 @@ type Pool struct {
 	opts  Options
 	log   zerolog.Logger
 
-	wake chan struct{}
+	wake  chan struct{}
+	limit atomic.Int64 // workers: jobs run at once
 
 	mu       sync.Mutex
 	running  map[job.Ticket]*run // the latest run of each ticket
@@ -90,7 +96,7 @@ type run struct {
 // New returns a pool for queue that runs h on jobs from src. Call Run.
 func New(queue string, h job.Handler, src Source, opts Options) *Pool {
 	opts = opts.withDefaults()
-	return &Pool{
+	p := &Pool{
 		queue:   queue,
 		h:       h,
 		src:     src,
@@ -99,6 +105,15 @@ func New(queue string, h job.Handler, src Source, opts Options) *Pool {
 		wake:    make(chan struct{}, 1),
 		running: make(map[job.Ticket]*run),
 	}
+	p.limit.Store(int64(opts.Workers))
+	return p
+}
+
+// SetWorkers changes how many jobs run at once. A larger number takes
+// effect at once; a smaller one as running jobs finish.
+func (p *Pool) SetWorkers(n int) {
+	p.limit.Store(int64(min(max(n, 1), job.MaxWorkers)))
+	p.Wake()
 }
 
 // Wake tells the pool that jobs may be due. It never blocks; wake-ups that
@@ -140,22 +155,18 @@ func (p *Pool) Run(ctx context.Context) error {
 	runCtx, stopRuns := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopRuns(job.ErrShutdown)
 
-	jobs := make(chan *job.Job)
-	freed := make(chan struct{}, p.opts.Workers)
+	// One goroutine per running job, at most limit of them: the limit can
+	// change while the pool runs, which a fixed set of workers could not.
 	var wg sync.WaitGroup
-	for range p.opts.Workers {
+	freed := make(chan struct{}, job.MaxWorkers)
+	p.feed(ctx, func(j *job.Job) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range jobs {
-				p.execute(runCtx, j)
-				freed <- struct{}{}
-			}
+			p.execute(runCtx, j)
+			freed <- struct{}{}
 		}()
-	}
-
-	p.feed(ctx, jobs, freed)
-	close(jobs)
+	}, freed)
 
 	idle := make(chan struct{})
 	go func() { wg.Wait(); close(idle) }()
@@ -179,34 +190,37 @@ func (p *Pool) Run(ctx context.Context) error {
 	return nil
 }
 
-// feed claims jobs when workers are free and hands each to an idle worker.
-// Only free workers' worth of jobs is ever claimed, so the in-memory window
-// is bounded by Workers whatever the backlog.
-func (p *Pool) feed(ctx context.Context, jobs chan<- *job.Job, freed <-chan struct{}) {
-	free := p.opts.Workers
+// feed claims jobs when workers are free and starts each. Only free
+// workers' worth of jobs is ever claimed, so memory holds at most Workers
+// jobs whatever the backlog.
+func (p *Pool) feed(ctx context.Context, start func(*job.Job), freed <-chan struct{}) {
+	busy := 0
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		wait := p.opts.Poll
-		if free > 0 && ctx.Err() == nil {
-			got, next, err := p.src.Claim(ctx, p.queue, free)
-			// Jobs claimed as ctx ended still run: runs outlive ctx, and
-			// dropping them would leave them running on disk until a restart.
-			for _, j := range got {
-				jobs <- j
-				free--
-			}
-			switch {
-			case ctx.Err() != nil:
-				return
-			case err != nil:
-				p.log.Error().Err(err).Msg("claim failed; retrying")
-				wait = time.Second
-			default:
-				if free > 0 && len(got) > 0 {
-					continue // more may be due right away
+		if free := int(p.limit.Load()) - busy; free > 0 && ctx.Err() == nil {
+			n, rateWait := p.opts.Limiter.Take(p.opts.Clock.Now(), free)
+			if n == 0 {
+				wait = min(wait, rateWait)
+			} else {
+				got, next, err := p.src.Claim(ctx, p.queue, n)
+				p.opts.Limiter.Refund(n - len(got))
+				// Jobs claimed as ctx ended still run: runs outlive ctx, and
+				// dropping them would leave them running on disk until a restart.
+				for _, j := range got {
+					start(j)
+					busy++
 				}
-				if !next.IsZero() {
+				switch {
+				case ctx.Err() != nil:
+					return
+				case err != nil:
+					p.log.Error().Err(err).Msg("claim failed; retrying")
+					wait = time.Second
+				case len(got) == n && busy < int(p.limit.Load()):
+					continue // all it asked for was due: more may be
+				case !next.IsZero():
 					if d := next.Sub(p.opts.Clock.Now()); d < wait {
 						wait = max(d, 0)
 					}
@@ -218,7 +232,7 @@ func (p *Pool) feed(ctx context.Context, jobs chan<- *job.Job, freed <-chan stru
 		case <-ctx.Done():
 			return
 		case <-freed:
-			free++
+			busy--
 		case <-p.wake:
 		case <-timer.C:
 		}
@@ -226,7 +240,7 @@ func (p *Pool) feed(ctx context.Context, jobs chan<- *job.Job, freed <-chan stru
 		for {
 			select {
 			case <-freed:
-				free++
+				busy--
 			default:
 				break drain
 			}
@@ -269,6 +283,9 @@ func (p *Pool) execute(base context.Context, j *job.Job) {
 		}
 		return
 	}
+	job.WithProgress(j, func(percent int, message string) error {
+		return p.src.ReportProgress(j, percent, message)
+	})
 	result, err := p.call(ctx, j)
 
 	cause := context.Cause(ctx)

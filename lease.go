@@ -1,0 +1,202 @@
+package ticketq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ticketq/ticketq/backend"
+	"github.com/ticketq/ticketq/dispatcher"
+	"github.com/ticketq/ticketq/job"
+)
+
+// Limits of pull-mode calls.
+const (
+	MaxLeaseBatch  = 100
+	MaxLeaseWait   = 30 * time.Second
+	MinVisibility  = time.Second
+	MaxVisibility  = 12 * time.Hour
+	expiryInterval = time.Second
+	expiryBatch    = 1000
+)
+
+// Lease takes up to maxJobs due jobs of a pull queue (one without an executor
+// in this process) for an external worker. Each job carries a fresh,
+// unguessable Lease token and LeaseExpiresAt = now + visibility: the
+// worker must Ack, Nack or Extend by then, or the job goes back to queued
+// and the attempt counts as failed. When nothing is due, Lease waits up to
+// wait for a job to be submitted (a submit wakes it at once) and returns an
+// empty list if none comes. Leases beyond the queue's MaxLeases or Rate
+// return fewer jobs, never an error. A queue with an in-process executor
+// answers ErrHasExecutor.
+func (q *Queue) Lease(ctx context.Context, queue string, maxJobs int, visibility, wait time.Duration) ([]*Job, error) {
+	switch {
+	case q.isClosed():
+		return nil, ErrClosed
+	case maxJobs < 1 || maxJobs > MaxLeaseBatch:
+		return nil, fmt.Errorf("%w: max %d is outside 1..%d", ErrInvalid, maxJobs, MaxLeaseBatch)
+	case visibility < MinVisibility || visibility > MaxVisibility:
+		return nil, fmt.Errorf("%w: visibility %s is outside %s..%s", ErrInvalid, visibility, MinVisibility, MaxVisibility)
+	case wait < 0 || wait > MaxLeaseWait:
+		return nil, fmt.Errorf("%w: wait %s is outside 0s..%s", ErrInvalid, wait, MaxLeaseWait)
+	}
+	if err := job.ValidateQueueName(queue); err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	qs, own := q.queues[queue]
+	inProcess := (own && qs.handler != nil) || (!own && q.fallback != nil)
+	eff, lim := q.effective(queue), q.limiter(queue)
+	q.mu.Unlock()
+	if inProcess {
+		return nil, fmt.Errorf("%w: %q", ErrHasExecutor, queue)
+	}
+
+	deadline := q.opts.Clock.Now().Add(wait)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		// Subscribe before looking, so that a submit in between is not missed.
+		changed := q.readySignal(queue)
+		now := q.opts.Clock.Now()
+		var next time.Time
+		took, rateWait := lim.Take(now, maxJobs)
+		if took > 0 {
+			res, err := q.b.Claim(ctx, backend.ClaimRequest{Queue: queue, Max: took, Visibility: visibility, MaxRunning: eff.MaxLeases})
+			q.noteFailure(err)
+			if err != nil {
+				lim.Refund(took)
+				return nil, err
+			}
+			lim.Refund(took - len(res.Jobs))
+			if len(res.Jobs) > 0 {
+				return res.Jobs, nil
+			}
+			next = res.NextRunAt
+		}
+		left := deadline.Sub(now)
+		if left <= 0 {
+			return []*Job{}, nil
+		}
+		sleep := left
+		if took == 0 {
+			sleep = min(sleep, rateWait)
+		}
+		if !next.IsZero() {
+			sleep = min(sleep, max(next.Sub(now), 0))
+		}
+		timer.Reset(sleep)
+		select {
+		case <-ctx.Done():
+			return []*Job{}, nil
+		case <-changed:
+		case <-timer.C:
+		}
+	}
+}
+
+// Ack records the success of a leased job with its result. A token that no
+// longer holds the job answers an error wrapping ErrLeaseMismatch
+// (ErrLeaseCanceled if the job was canceled) and changes nothing.
+func (q *Queue) Ack(ctx context.Context, t Ticket, lease string, result []byte) (*Job, error) {
+	return q.settle(ctx, backend.Settlement{Ticket: t, Lease: lease, Outcome: backend.Succeeded, Result: result})
+}
+
+// Nack records the failure of a leased job. It follows the queue's rules:
+// retried after retryIn (or the queue's backoff when retryIn < 0) while
+// attempts remain, else dead; permanent makes it dead at once. The fencing
+// is Ack's.
+func (q *Queue) Nack(ctx context.Context, t Ticket, lease, message string, retryIn time.Duration, permanent bool) (*Job, error) {
+	if retryIn > job.MaxDelay {
+		return nil, fmt.Errorf("%w: retry_in %s is longer than %s", ErrInvalid, retryIn, job.MaxDelay)
+	}
+	if q.isClosed() {
+		return nil, ErrClosed
+	}
+	j, err := q.b.Get(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	if j.State == Canceled {
+		return nil, fmt.Errorf("%w: ticket %s", ErrLeaseCanceled, t)
+	}
+	if j.State != Running || j.Lease != lease || lease == "" {
+		return nil, fmt.Errorf("%w: ticket %s is %s (attempt %d)", ErrLeaseMismatch, t, j.State, j.Attempt)
+	}
+	if message == "" {
+		message = "failed (no message from the worker)"
+	}
+	st := backend.Settlement{Ticket: t, Lease: lease, Outcome: backend.Dead, Error: message}
+	if !permanent && j.Failures() < j.MaxAttempts {
+		q.mu.Lock()
+		eff := q.effective(j.Queue)
+		q.mu.Unlock()
+		delay := retryIn
+		if delay < 0 {
+			delay = dispatcher.Backoff{Base: eff.BackoffBase, Max: eff.BackoffMax}.Delay(j.Failures(), randFloat())
+		}
+		st.Outcome, st.RetryAt = backend.Retry, q.opts.Clock.Now().Add(delay)
+	}
+	return q.settle(ctx, st)
+}
+
+func (q *Queue) settle(ctx context.Context, st backend.Settlement) (*Job, error) {
+	if q.isClosed() {
+		return nil, ErrClosed
+	}
+	errs, err := q.b.Settle(ctx, []backend.Settlement{st})
+	q.noteFailure(err)
+	if err != nil {
+		return nil, err
+	}
+	if errs[0] != nil {
+		return nil, errs[0]
+	}
+	q.progress.drop(st.Ticket)
+	return q.b.Get(ctx, st.Ticket)
+}
+
+// Extend moves a lease's deadline to now + visibility (a worker's
+// heartbeat). The fencing is Ack's.
+func (q *Queue) Extend(ctx context.Context, t Ticket, lease string, visibility time.Duration) (*Job, error) {
+	if q.isClosed() {
+		return nil, ErrClosed
+	}
+	if visibility < MinVisibility || visibility > MaxVisibility {
+		return nil, fmt.Errorf("%w: visibility %s is outside %s..%s", ErrInvalid, visibility, MinVisibility, MaxVisibility)
+	}
+	j, err := q.b.Extend(ctx, t, lease, visibility)
+	q.noteFailure(err)
+	return j, err
+}
+
+// expireLeases puts back the jobs of leases past their deadline, every
+// second, until ctx ends. Each pass is a range scan of the deadlines.
+func (q *Queue) expireLeases(ctx context.Context) {
+	t := time.NewTicker(expiryInterval)
+	defer t.Stop()
+	for {
+		for ctx.Err() == nil {
+			n, err := q.b.ExpireLeases(ctx, expiryBatch)
+			q.noteFailure(err)
+			if err != nil {
+				if ctx.Err() == nil && !errors.Is(err, ErrClosed) {
+					q.log.Error().Err(err).Msg("lease expiry failed")
+				}
+				break
+			}
+			if n > 0 {
+				q.log.Info().Str("component", "leases").Int("expired", n).Msg("leases expired; their jobs are back in line")
+			}
+			if n < expiryBatch {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package ticketq
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/ticketq/ticketq/backend"
+	"github.com/ticketq/ticketq/job"
+)
+
+// progressBuffer coalesces progress reports: only the latest report of each
+// job waits in memory, and a flush every ProgressInterval writes them all in
+// one transaction, so a chatty job costs at most two writes a second.
+type progressBuffer struct {
+	mu      sync.Mutex
+	pending map[Ticket]backend.Progress
+}
+
+func (b *progressBuffer) drop(t Ticket) {
+	b.mu.Lock()
+	delete(b.pending, t)
+	b.mu.Unlock()
+}
+
+// bufferProgress keeps a report of the run holding t under lease.
+func (q *Queue) bufferProgress(t Ticket, lease string, percent int, message string) error {
+	if percent < 0 || percent > 100 {
+		return fmt.Errorf("%w: progress %d is outside 0..100", ErrInvalid, percent)
+	}
+	if len(message) > job.MaxProgressMessageLen {
+		return fmt.Errorf("%w: progress message is %d bytes long; the limit is %d", ErrInvalid, len(message), job.MaxProgressMessageLen)
+	}
+	q.progress.mu.Lock()
+	q.progress.pending[t] = backend.Progress{Ticket: t, Lease: lease, Percent: percent, Message: message, At: q.opts.Clock.Now()}
+	q.progress.mu.Unlock()
+	return nil
+}
+
+// Progress records how far a leased job is (a pull worker's report). The
+// fencing is Ack's and is checked now; the write itself is coalesced.
+func (q *Queue) Progress(ctx context.Context, t Ticket, lease string, percent int, message string) error {
+	if q.isClosed() {
+		return ErrClosed
+	}
+	j, err := q.b.Get(ctx, t)
+	if err != nil {
+		return err
+	}
+	if j.State == Canceled {
+		return fmt.Errorf("%w: ticket %s", ErrLeaseCanceled, t)
+	}
+	if j.State != Running || j.Lease != lease || lease == "" {
+		return fmt.Errorf("%w: ticket %s is %s (attempt %d)", ErrLeaseMismatch, t, j.State, j.Attempt)
+	}
+	return q.bufferProgress(t, lease, percent, message)
+}
+
+// flushProgressLoop writes buffered reports every ProgressInterval until ctx ends.
+func (q *Queue) flushProgressLoop(ctx context.Context) {
+	t := time.NewTicker(ProgressInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			q.flushProgress(ctx)
+		}
+	}
+}
+
+// flushProgress writes every buffered report in one transaction. Reports of
+// runs that no longer hold their job are dropped: they describe nothing.
+func (q *Queue) flushProgress(ctx context.Context) {
+	q.progress.mu.Lock()
+	if len(q.progress.pending) == 0 {
+		q.progress.mu.Unlock()
+		return
+	}
+	batch := make([]backend.Progress, 0, len(q.progress.pending))
+	for _, p := range q.progress.pending {
+		batch = append(batch, p)
+	}
+	clear(q.progress.pending)
+	q.progress.mu.Unlock()
+	_, err := q.b.SetProgress(ctx, batch)
+	q.noteFailure(err)
+	if err != nil && ctx.Err() == nil {
+		q.log.Warn().Err(err).Int("reports", len(batch)).Msg("progress reports not written")
+	}
+}
+
+// overlayProgress shows a report that is still waiting for its flush.
+func (q *Queue) overlayProgress(j *Job) {
+	q.progress.mu.Lock()
+	p, ok := q.progress.pending[j.Ticket]
+	q.progress.mu.Unlock()
+	if ok && j.State == Running && p.Lease == j.Lease {
+		j.Progress, j.ProgressMessage, j.ProgressAt = p.Percent, p.Message, p.At
+	}
+}
+
+func randFloat() float64 { return rand.Float64() }
