@@ -77,6 +77,10 @@ func classify(err error) apiError {
 		e.status, e.code = http.StatusConflict, "already_final"
 	case errors.Is(err, job.ErrNotRetryable):
 		e.status, e.code = http.StatusConflict, "not_retryable"
+	case errors.Is(err, job.ErrLeaseCanceled):
+		e.status, e.code = http.StatusConflict, "job_canceled"
+	case errors.Is(err, job.ErrHasExecutor):
+		e.status, e.code = http.StatusConflict, "has_executor"
 	case errors.Is(err, job.ErrLeaseMismatch):
 		e.status, e.code = http.StatusConflict, "lease_mismatch"
 	case errors.Is(err, job.ErrConflict):

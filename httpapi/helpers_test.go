@@ -219,7 +219,7 @@ var (
 	summaryKeys = []string{"ticket", "queue", "state", "attempts", "max_attempts", "interrupted", "priority",
 		"created_at", "updated_at", "run_at", "started_at", "finished_at"}
 	jobKeys   = append(slices.Clone(summaryKeys), "result", "payload", "errors")
-	statsKeys = []string{"queue", "paused", "counts", "in_flight", "oldest_queued_age_seconds"}
+	statsKeys = []string{"queue", "paused", "counts", "in_flight", "oldest_queued_age_seconds", "limits", "overrides"}
 )
 
 // snapshot returns everything the API shows of the stored state: GET
@@ -323,6 +323,24 @@ func (f fakeQueue) Stats(context.Context, string) (ticketq.QueueStats, error) {
 func (f fakeQueue) Queues(context.Context) ([]string, error) { return nil, f.fail() }
 func (f fakeQueue) Pause(context.Context, string) error      { return f.fail() }
 func (f fakeQueue) Resume(context.Context, string) error     { return f.fail() }
+func (f fakeQueue) UpdateLimits(context.Context, string, func(*ticketq.QueueOverrides)) (ticketq.QueueStats, error) {
+	return ticketq.QueueStats{}, f.fail()
+}
+func (f fakeQueue) Lease(context.Context, string, int, time.Duration, time.Duration) ([]*ticketq.Job, error) {
+	return nil, f.fail()
+}
+func (f fakeQueue) Ack(context.Context, ticketq.Ticket, string, []byte) (*ticketq.Job, error) {
+	return nil, f.fail()
+}
+func (f fakeQueue) Nack(context.Context, ticketq.Ticket, string, string, time.Duration, bool) (*ticketq.Job, error) {
+	return nil, f.fail()
+}
+func (f fakeQueue) Extend(context.Context, ticketq.Ticket, string, time.Duration) (*ticketq.Job, error) {
+	return nil, f.fail()
+}
+func (f fakeQueue) Progress(context.Context, ticketq.Ticket, string, int, string) error {
+	return f.fail()
+}
 
 // syncBuffer collects log lines from concurrent requests.
 type syncBuffer struct {

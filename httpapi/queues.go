@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -125,4 +126,69 @@ func (s *Server) setPaused(q Queue, r *http.Request, set func(ctx context.Contex
 		return reply{}, err
 	}
 	return s.stats(q, r, name)
+}
+
+// patchField is one field of a PATCH body: absent (unchanged), null (the
+// override is removed) or a value (the override is set).
+type patchField[T any] struct {
+	set, null bool
+	v         T
+}
+
+func (f *patchField[T]) UnmarshalJSON(b []byte) error {
+	f.set = true
+	if string(b) == "null" {
+		f.null = true
+		return nil
+	}
+	return json.Unmarshal(b, &f.v)
+}
+
+// apply writes the field into an override.
+func (f *patchField[T]) apply(dst **T) {
+	switch {
+	case !f.set:
+	case f.null:
+		*dst = nil
+	default:
+		v := f.v
+		*dst = &v
+	}
+}
+
+type patchBody struct {
+	Workers   patchField[int]     `json:"workers"`
+	MaxLeases patchField[int]     `json:"max_leases"`
+	Rate      patchField[float64] `json:"rate"`
+	Burst     patchField[int]     `json:"burst"`
+}
+
+// patchQueue changes a queue's limits at run time. The change is stored with
+// the queue (a restart keeps it) and beats the server's flags and
+// environment; null returns a limit to the configured value.
+func (s *Server) patchQueue(q Queue, r *http.Request) (reply, error) {
+	name, err := queueParam(r)
+	if err != nil {
+		return reply{}, err
+	}
+	if _, err := query(r); err != nil {
+		return reply{}, err
+	}
+	var body patchBody
+	if err := readBody(r, &body, true); err != nil {
+		return reply{}, err
+	}
+	if !body.Workers.set && !body.MaxLeases.set && !body.Rate.set && !body.Burst.set {
+		return reply{}, invalidf("invalid_request", "nothing to change: give one or more of workers, max_leases, rate, burst (null removes an override)")
+	}
+	st, err := q.UpdateLimits(r.Context(), name, func(o *ticketq.QueueOverrides) {
+		body.Workers.apply(&o.Workers)
+		body.MaxLeases.apply(&o.MaxLeases)
+		body.Rate.apply(&o.Rate)
+		body.Burst.apply(&o.Burst)
+	})
+	if err != nil {
+		return reply{}, err
+	}
+	return ok(newStatsView(st))
 }

@@ -47,7 +47,9 @@ func TestServer_QueueStats(t *testing.T) {
 	want := map[string]any{"queue": "q", "paused": false, "in_flight": json.Number("0"), "counts": map[string]any{
 		"queued": json.Number("1"), "running": json.Number("0"), "succeeded": json.Number("0"),
 		"dead": json.Number("0"), "canceled": json.Number("1"),
-	}}
+	}, "limits": map[string]any{
+		"workers": json.Number("4"), "max_leases": json.Number("0"), "rate": json.Number("0"), "burst": json.Number("1"),
+	}, "overrides": map[string]any{"workers": nil, "max_leases": nil, "rate": nil, "burst": nil}}
 	if !reflect.DeepEqual(m, want) {
 		t.Fatalf("stats = %v, want %v", m, want)
 	}

@@ -22,6 +22,8 @@ func (s *Server) routes() *mux.Router {
 
 	r.Handle("/v1/queues", s.v1(s.listQueues)).Methods(http.MethodGet)
 	r.Handle("/v1/queues/{queue}", s.v1(s.queueStats)).Methods(http.MethodGet)
+	r.Handle("/v1/queues/{queue}", s.v1(s.patchQueue)).Methods(http.MethodPatch)
+	r.Handle("/v1/queues/{queue}/leases", s.v1(s.lease)).Methods(http.MethodPost)
 	r.Handle("/v1/queues/{queue}/jobs", s.v1(s.submit)).Methods(http.MethodPost)
 	r.Handle("/v1/queues/{queue}/jobs", s.v1(s.listJobs)).Methods(http.MethodGet)
 	r.Handle("/v1/queues/{queue}/pause", s.v1(s.pause)).Methods(http.MethodPost)
@@ -29,6 +31,10 @@ func (s *Server) routes() *mux.Router {
 	r.Handle("/v1/jobs/{ticket}", s.v1(s.getJob)).Methods(http.MethodGet)
 	r.Handle("/v1/jobs/{ticket}", s.v1(s.cancel)).Methods(http.MethodDelete)
 	r.Handle("/v1/jobs/{ticket}/retry", s.v1(s.retry)).Methods(http.MethodPost)
+	r.Handle("/v1/jobs/{ticket}/ack", s.v1(s.ack)).Methods(http.MethodPost)
+	r.Handle("/v1/jobs/{ticket}/nack", s.v1(s.nack)).Methods(http.MethodPost)
+	r.Handle("/v1/jobs/{ticket}/extend", s.v1(s.extend)).Methods(http.MethodPost)
+	r.Handle("/v1/jobs/{ticket}/progress", s.v1(s.progress)).Methods(http.MethodPost)
 
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		s.writeError(w, req, errRouteNotFound)

@@ -35,6 +35,13 @@ type Queue interface {
 	Queues(ctx context.Context) ([]string, error)
 	Pause(ctx context.Context, queue string) error
 	Resume(ctx context.Context, queue string) error
+	UpdateLimits(ctx context.Context, queue string, patch func(*ticketq.QueueOverrides)) (ticketq.QueueStats, error)
+
+	Lease(ctx context.Context, queue string, maxJobs int, visibility, wait time.Duration) ([]*ticketq.Job, error)
+	Ack(ctx context.Context, t ticketq.Ticket, lease string, result []byte) (*ticketq.Job, error)
+	Nack(ctx context.Context, t ticketq.Ticket, lease, message string, retryIn time.Duration, permanent bool) (*ticketq.Job, error)
+	Extend(ctx context.Context, t ticketq.Ticket, lease string, visibility time.Duration) (*ticketq.Job, error)
+	Progress(ctx context.Context, t ticketq.Ticket, lease string, percent int, message string) error
 }
 
 var _ Queue = (*ticketq.Queue)(nil)

@@ -49,6 +49,12 @@ type summaryView struct {
 	StartedAt      timestamp `json:"started_at"`
 	FinishedAt     timestamp `json:"finished_at"`
 	LastError      string    `json:"last_error,omitempty"`
+	// LeaseExpiresAt is the deadline of a pull worker's lease (the token
+	// itself is never shown: it belongs to the worker).
+	LeaseExpiresAt  *timestamp `json:"lease_expires_at,omitempty"`
+	Progress        *int       `json:"progress,omitempty"`
+	ProgressMessage string     `json:"progress_message,omitempty"`
+	ProgressAt      *timestamp `json:"progress_at,omitempty"`
 }
 
 // jobView is one job in full.
@@ -66,7 +72,7 @@ type attemptErrorView struct {
 }
 
 func newSummaryView(j *job.Job) summaryView {
-	return summaryView{
+	v := summaryView{
 		Ticket:         j.Ticket.String(),
 		Queue:          j.Queue,
 		State:          j.State.String(),
@@ -82,6 +88,15 @@ func newSummaryView(j *job.Job) summaryView {
 		FinishedAt:     timestamp(j.FinishedAt),
 		LastError:      j.LastError,
 	}
+	if !j.LeaseExpiresAt.IsZero() {
+		t := timestamp(j.LeaseExpiresAt)
+		v.LeaseExpiresAt = &t
+	}
+	if !j.ProgressAt.IsZero() {
+		p, at := j.Progress, timestamp(j.ProgressAt)
+		v.Progress, v.ProgressMessage, v.ProgressAt = &p, j.ProgressMessage, &at
+	}
+	return v
 }
 
 func newJobView(j *job.Job) jobView {
@@ -112,6 +127,52 @@ type statsView struct {
 	// OldestQueuedAgeSeconds is how long the longest-waiting due job has
 	// waited; jobs delayed into the future do not count.
 	OldestQueuedAgeSeconds float64 `json:"oldest_queued_age_seconds"`
+	// Limits are the limits in force; Overrides those set by PATCH (which
+	// beat the server's flags and environment, and survive restarts).
+	Limits    limitsView    `json:"limits"`
+	Overrides overridesView `json:"overrides"`
+}
+
+type limitsView struct {
+	Workers   int     `json:"workers"`
+	MaxLeases int     `json:"max_leases"`
+	Rate      float64 `json:"rate"`
+	Burst     int     `json:"burst"`
+}
+
+// overridesView shows each overridden limit, and null for the others.
+type overridesView struct {
+	Workers   *int     `json:"workers"`
+	MaxLeases *int     `json:"max_leases"`
+	Rate      *float64 `json:"rate"`
+	Burst     *int     `json:"burst"`
+}
+
+// leaseView answers a lease: the jobs with what a worker needs to run and
+// settle them.
+type leaseView struct {
+	Jobs []leasedJobView `json:"jobs"`
+}
+
+type leasedJobView struct {
+	Ticket         string    `json:"ticket"`
+	Queue          string    `json:"queue"`
+	Payload        rawJSON   `json:"payload"`
+	Attempt        int       `json:"attempt"`
+	IdempotencyKey string    `json:"idempotency_key"`
+	Lease          string    `json:"lease"`
+	LeaseExpiresAt timestamp `json:"lease_expires_at"`
+}
+
+func newLeaseView(js []*job.Job) leaseView {
+	v := leaseView{Jobs: make([]leasedJobView, len(js))}
+	for i, j := range js {
+		v.Jobs[i] = leasedJobView{
+			Ticket: j.Ticket.String(), Queue: j.Queue, Payload: rawJSON(j.Payload), Attempt: j.Attempt,
+			IdempotencyKey: j.IdempotencyKey, Lease: j.Lease, LeaseExpiresAt: timestamp(j.LeaseExpiresAt),
+		}
+	}
+	return v
 }
 
 // countsView has one field per state, so that every state is present and
@@ -137,6 +198,8 @@ func newStatsView(st ticketq.QueueStats) statsView {
 		},
 		InFlight:               st.InFlight,
 		OldestQueuedAgeSeconds: st.OldestReadyAge.Seconds(),
+		Limits:                 limitsView(st.Limits),
+		Overrides:              overridesView(st.Overrides),
 	}
 }
 
