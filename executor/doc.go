@@ -1,6 +1,7 @@
-// Package executor holds the two job.Handler implementations the ticketq
-// binary offers, so that jobs can do real work without anyone writing Go:
-// Exec runs a shell command and Webhook POSTs to a URL. Both follow the
+// Package executor holds the job.Handler implementations the ticketq binary
+// offers, so that jobs can do real work without anyone writing Go: Exec runs
+// a shell command, Webhook POSTs to a URL and S3 uploads the payload to an
+// S3-compatible bucket. Both follow the
 // Handler contract: a plain error is a failed attempt that is retried with
 // the queue's backoff, job.Permanent sends the job straight to dead, and
 // job.RetryAfter sets the delay before the next attempt.
@@ -43,4 +44,17 @@
 //
 // Error messages carry the status and a short, sanitized snippet of the
 // response body, never the URL, which may hold a secret.
+//
+// # S3
+//
+// The payload becomes one object, PUT in a single request per attempt, at a
+// key expanded from a template ({queue}/{date}/{ticket}.json by default; see
+// S3Key). The key is deterministic per job, so a run repeated after a crash
+// overwrites the object instead of adding one. Credentials come from the
+// usual AWS_* variables.
+//
+//   - Success returns {"bucket","key","etag","size"} as the result.
+//   - Throttling, timeouts, 5xx and transport failures are retried.
+//   - Other S3 errors (AccessDenied, NoSuchBucket, a bad signature) are
+//     permanent: the configuration is wrong and retrying cannot help.
 package executor
