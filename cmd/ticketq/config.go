@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,10 +19,12 @@ import (
 // place, newConfig; every field is filled from its flag, else its
 // environment variable, else the default.
 type Config struct {
-	Addr    string
-	Data    string
-	Exec    string
-	Webhook string
+	Addr     string
+	Data     string
+	Exec     string
+	Webhook  string
+	S3Bucket string
+	S3       S3Config
 
 	Queue       ticketq.QueueOptions // defaults of every queue
 	Grace       time.Duration
@@ -37,9 +40,20 @@ type Config struct {
 // QueueConfig is one queue's own settings; zero fields fall back to the
 // global ones.
 type QueueConfig struct {
-	Exec    string
-	Webhook string
-	Options ticketq.QueueOptions
+	Exec     string
+	Webhook  string
+	S3Bucket string
+	S3Key    string
+	Options  ticketq.QueueOptions
+}
+
+// S3Config is where the s3 executor uploads, shared by every queue that
+// uses it (each names its own bucket).
+type S3Config struct {
+	Endpoint  string
+	Region    string
+	Key       string
+	PathStyle bool
 }
 
 func newConfig() *Config {
@@ -73,8 +87,16 @@ func (c *Config) settings() []setting {
 		{"data", []string{"TICKETQ_DATA"}, "data directory (created if missing; holds ticketq.db)", (*stringValue)(&c.Data), "DIR"},
 		{"exec", []string{"TICKETQ_EXEC"}, "default executor: run this shell command per job, payload on stdin", (*stringValue)(&c.Exec), "CMD"},
 		{"webhook", []string{"TICKETQ_WEBHOOK"}, "default executor: POST each payload to this URL", (*stringValue)(&c.Webhook), "URL"},
+		{"s3-bucket", []string{"TICKETQ_S3_BUCKET"}, "default executor: upload each payload as an object to this S3 bucket", (*stringValue)(&c.S3Bucket), "BUCKET"},
+		{"s3-endpoint", []string{"TICKETQ_S3_ENDPOINT"}, "S3-compatible endpoint URL of the s3 executor (credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)", (*stringValue)(&c.S3.Endpoint), "URL"},
+		{"s3-region", []string{"TICKETQ_S3_REGION", "AWS_REGION"}, "region of the s3 executor", (*stringValue)(&c.S3.Region), "REGION"},
+		{"s3-key", []string{"TICKETQ_S3_KEY"}, "object key template of the s3 executor: {ticket} {queue} {date} {idempotency_key}", (*stringValue)(&c.S3.Key), "TEMPLATE"},
+		{"s3-path-style", []string{"TICKETQ_S3_PATH_STYLE"}, "force path-style S3 addressing (automatic for non-AWS endpoints)", (*boolValue)(&c.S3.PathStyle), "BOOL"},
 		{"workers", []string{"TICKETQ_WORKERS", "MAX_WORKERS"}, "jobs run at once per queue", (*intValue)(&c.Queue.Workers), "N"},
 		{"max-queue", []string{"TICKETQ_MAX_QUEUE", "MAX_QUEUE"}, "queued jobs per queue before submits get 429; 0 = no limit", (*intValue)(&c.Queue.MaxQueued), "N"},
+		{"max-leases", []string{"TICKETQ_MAX_LEASES"}, "jobs a pull queue may have leased out at once; 0 = no limit", (*intValue)(&c.Queue.MaxLeases), "N"},
+		{"rate", []string{"TICKETQ_RATE"}, "jobs started per second per queue (workers and leases); 0 = no limit", (*floatValue)(&c.Queue.Rate), "PER_SECOND"},
+		{"burst", []string{"TICKETQ_BURST"}, "starts the rate allows at once; 0 = the rate rounded up", (*intValue)(&c.Queue.Burst), "N"},
 		{"max-attempts", []string{"TICKETQ_MAX_ATTEMPTS"}, "failed runs before a job is dead", (*intValue)(&c.Queue.MaxAttempts), "N"},
 		{"timeout", []string{"TICKETQ_TIMEOUT"}, "per-run timeout of jobs that set none", (*durationValue)(&c.Queue.Timeout), "DURATION"},
 		{"backoff", []string{"TICKETQ_BACKOFF"}, "delay before the first retry; doubles per failure, with jitter", (*durationValue)(&c.Queue.BackoffBase), "DURATION"},
@@ -133,8 +155,8 @@ func parseServeConfig(args []string, env map[string]string, stderr io.Writer) (*
 }
 
 func (c *Config) validate() error {
-	if c.Exec != "" && c.Webhook != "" {
-		return errors.New("--exec and --webhook are both set; choose one default executor")
+	if executors(c.Exec, c.Webhook, c.S3Bucket) > 1 {
+		return errors.New("more than one of --exec, --webhook and --s3-bucket is set; choose one default executor")
 	}
 	if err := c.Queue.Validate(); err != nil {
 		return fmt.Errorf("queue defaults: %w", err)
@@ -160,8 +182,8 @@ func (c *Config) validate() error {
 		return errors.New("--retain-succeeded and --retain-dead must be positive, or negative to keep jobs forever")
 	}
 	for name, qc := range c.QueueConfig {
-		if qc.Exec != "" && qc.Webhook != "" {
-			return fmt.Errorf("queue %q has both exec and webhook; choose one", name)
+		if executors(qc.Exec, qc.Webhook, qc.S3Bucket) > 1 {
+			return fmt.Errorf("queue %q has more than one of exec, webhook and s3_bucket; choose one", name)
 		}
 		if err := qc.Options.Validate(); err != nil {
 			return fmt.Errorf("queue %q: %w", name, err)
@@ -170,8 +192,19 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// executors counts the executors a set of settings names.
+func executors(names ...string) int {
+	n := 0
+	for _, s := range names {
+		if s != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // queueSettings are the per-queue keys, in the order --help lists them.
-var queueSettings = []string{"exec", "webhook", "workers", "max_attempts", "timeout", "backoff", "backoff_max", "max_queue"}
+var queueSettings = []string{"exec", "webhook", "s3_bucket", "s3_key", "workers", "max_attempts", "timeout", "backoff", "backoff_max", "max_queue", "max_leases", "rate", "burst"}
 
 // setQueue applies one per-queue setting; where names the source for errors.
 func (c *Config) setQueue(name, key, value, where string) error {
@@ -189,6 +222,16 @@ func (c *Config) setQueue(name, key, value, where string) error {
 		v = (*stringValue)(&qc.Exec)
 	case "webhook":
 		v = (*stringValue)(&qc.Webhook)
+	case "s3_bucket":
+		v = (*stringValue)(&qc.S3Bucket)
+	case "s3_key":
+		v = (*stringValue)(&qc.S3Key)
+	case "max_leases":
+		v = (*intValue)(&qc.Options.MaxLeases)
+	case "rate":
+		v = (*floatValue)(&qc.Options.Rate)
+	case "burst":
+		v = (*intValue)(&qc.Options.Burst)
 	case "workers":
 		v = (*intValue)(&qc.Options.Workers)
 	case "max_attempts":
@@ -327,6 +370,33 @@ func (v *durationValue) Set(s string) error {
 	*v = durationValue(d)
 	return nil
 }
+
+type floatValue float64
+
+func (v *floatValue) String() string { return strconv.FormatFloat(float64(*v), 'g', -1, 64) }
+func (v *floatValue) Set(s string) error {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		return fmt.Errorf("%q is not a non-negative number", s)
+	}
+	*v = floatValue(f)
+	return nil
+}
+
+type boolValue bool
+
+func (v *boolValue) String() string { return strconv.FormatBool(bool(*v)) }
+func (v *boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("%q is not true or false", s)
+	}
+	*v = boolValue(b)
+	return nil
+}
+
+// IsBoolFlag lets --s3-path-style stand alone, like a flag.Bool.
+func (v *boolValue) IsBoolFlag() bool { return true }
 
 type sizeValue int64
 

@@ -89,7 +89,11 @@ func TestParseServeConfig_Errors(t *testing.T) {
 		{"bad size", []string{"--max-body", "big"}, nil, "not a size"},
 		{"tiny body", []string{"--max-body", "10"}, nil, "at least 1024"},
 		{"two executors", []string{"--exec", "true", "--webhook", "http://127.0.0.1:1"}, nil, "choose one"},
-		{"queue two executors", nil, map[string]string{"TICKETQ_QUEUE_A_EXEC": "x", "TICKETQ_QUEUE_A_WEBHOOK": "y"}, `queue "a" has both`},
+		{"queue two executors", nil, map[string]string{"TICKETQ_QUEUE_A_EXEC": "x", "TICKETQ_QUEUE_A_WEBHOOK": "y"}, `queue "a" has more than one`},
+		{"exec and s3", []string{"--exec", "true", "--s3-bucket", "b"}, nil, "choose one default executor"},
+		{"bad rate", []string{"--rate", "fast"}, nil, "not a non-negative number"},
+		{"negative queue rate", nil, map[string]string{"TICKETQ_QUEUE_A_RATE": "-2"}, "TICKETQ_QUEUE_A_RATE"},
+		{"bad path style", nil, map[string]string{"TICKETQ_S3_PATH_STYLE": "maybe"}, "not true or false"},
 		{"unknown queue setting env", nil, map[string]string{"TICKETQ_QUEUE_A_COLOR": "red"}, "TICKETQ_QUEUE_A_COLOR: not a queue setting"},
 		{"unknown queue setting flag", []string{"--queue", "a:color=red"}, nil, `unknown queue setting "color"`},
 		{"malformed queue flag", []string{"--queue", "a=b"}, nil, "NAME:SETTING=VALUE"},
@@ -130,5 +134,43 @@ func TestParseServeConfig_Help(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help lacks %q", want)
 		}
+	}
+}
+
+// Ensure that the limits and the s3 executor are configured from flags and
+// the environment, globally and per queue.
+func TestParseServeConfig_LimitsAndS3(t *testing.T) {
+	env := map[string]string{
+		"TICKETQ_RATE": "2.5", "TICKETQ_MAX_LEASES": "50",
+		"TICKETQ_QUEUE_UPLOADS_S3_BUCKET": "media", "TICKETQ_QUEUE_UPLOADS_S3_KEY": "in/{ticket}",
+		"TICKETQ_QUEUE_UPLOADS_RATE": "10", "TICKETQ_QUEUE_UPLOADS_BURST": "20",
+		"TICKETQ_S3_ENDPOINT": "http://127.0.0.1:9000", "AWS_REGION": "eu-west-1",
+	}
+	c, err := parseServeConfig([]string{"--burst", "3", "--s3-path-style"}, env, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Queue.Rate != 2.5 || c.Queue.MaxLeases != 50 || c.Queue.Burst != 3 || !c.S3.PathStyle ||
+		c.S3.Endpoint != "http://127.0.0.1:9000" || c.S3.Region != "eu-west-1" {
+		t.Fatalf("config = %+v", c)
+	}
+	up := c.QueueConfig["uploads"]
+	if up == nil || up.S3Bucket != "media" || up.S3Key != "in/{ticket}" || up.Options.Rate != 10 || up.Options.Burst != 20 {
+		t.Fatalf("uploads = %+v", up)
+	}
+	h, kind, err := handlerFor(c, "", "", up.S3Bucket, up.S3Key)
+	if err != nil || h == nil || kind != "s3" {
+		t.Fatalf("handler = %v %q %v", h != nil, kind, err)
+	}
+}
+
+// Ensure that a bad s3 setting is refused when the server starts, naming it.
+func TestHandlerFor_BadS3(t *testing.T) {
+	c := newConfig()
+	if _, _, err := handlerFor(c, "", "", "Not_A_Bucket!", ""); err == nil || !strings.Contains(err.Error(), "Bucket") {
+		t.Fatalf("bad bucket: %v", err)
+	}
+	if _, _, err := handlerFor(c, "", "", "media", "no-placeholder"); err == nil || !strings.Contains(err.Error(), "{ticket}") {
+		t.Fatalf("bad key template: %v", err)
 	}
 }

@@ -126,9 +126,17 @@ func openQueue(c *Config, log zerolog.Logger) (*ticketq.Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	def, defKind := handlerFor(c.Exec, c.Webhook)
+	def, defKind, err := handlerFor(c, c.Exec, c.Webhook, c.S3Bucket, "")
+	if err != nil {
+		_ = q.Close()
+		return nil, err
+	}
 	for name, qc := range c.QueueConfig {
-		h, kind := handlerFor(qc.Exec, qc.Webhook)
+		h, kind, err := handlerFor(c, qc.Exec, qc.Webhook, qc.S3Bucket, qc.S3Key)
+		if err != nil {
+			_ = q.Close()
+			return nil, fmt.Errorf("queue %q: %w", name, err)
+		}
 		if h == nil {
 			h, kind = def, defKind
 		}
@@ -149,15 +157,24 @@ func openQueue(c *Config, log zerolog.Logger) (*ticketq.Queue, error) {
 }
 
 // handlerFor builds the executor named by the settings, or nil for a queue
-// whose jobs wait for external workers.
-func handlerFor(execCmd, webhook string) (job.Handler, string) {
+// whose jobs wait for pull workers. A bad S3 setting fails here, at start.
+func handlerFor(c *Config, execCmd, webhook, bucket, key string) (job.Handler, string, error) {
 	switch {
 	case execCmd != "":
-		return executor.Exec(execCmd, executor.ExecOptions{}), "exec"
+		return executor.Exec(execCmd, executor.ExecOptions{}), "exec", nil
 	case webhook != "":
-		return executor.Webhook(webhook, executor.WebhookOptions{}), "webhook"
+		return executor.Webhook(webhook, executor.WebhookOptions{}), "webhook", nil
+	case bucket != "":
+		if key == "" {
+			key = c.S3.Key
+		}
+		h, err := executor.S3(executor.S3Options{Endpoint: c.S3.Endpoint, Region: c.S3.Region, Bucket: bucket, Key: key, PathStyle: c.S3.PathStyle})
+		if err != nil {
+			return nil, "", err
+		}
+		return h, "s3", nil
 	}
-	return nil, "none (jobs wait for a worker)"
+	return nil, "none (pull queue: jobs wait for workers)", nil
 }
 
 // zerologWriter routes net/http's own log lines into the JSON log.
