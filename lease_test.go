@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -309,5 +311,57 @@ func TestQueue_Progress(t *testing.T) {
 	}
 	if j, _ := tb.q.Status(tb.ctx, pull); j.Progress != 75 || j.ProgressMessage != "uploading" {
 		t.Fatalf("pull progress = %+v", j)
+	}
+}
+
+// Ensure that MaxLeases holds while many workers lease and ack at once.
+func TestQueue_Lease_MaxLeasesUnderLoad(t *testing.T) {
+	const cap, workers, jobs = 5, 16, 200
+	tb := setup(t, ticketq.Options{}, func(q *ticketq.Queue) {
+		must(t, q.Configure("pull", ticketq.QueueOptions{MaxLeases: cap}))
+	})
+	subs := make([]ticketq.Submission, jobs)
+	for i := range subs {
+		subs[i] = ticketq.Submission{Payload: []byte(`1`)}
+	}
+	if _, err := tb.q.SubmitBatch(tb.ctx, "pull", subs); err != nil {
+		t.Fatal(err)
+	}
+	var out, peak, done atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for done.Load() < jobs {
+				js, err := tb.q.Lease(tb.ctx, "pull", 3, time.Minute, 50*time.Millisecond)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				n := out.Add(int64(len(js)))
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				for _, j := range js {
+					// Count the job as returned before the ack commits, so
+					// that a lease granted right after never looks like an
+					// overshoot.
+					out.Add(-1)
+					if _, err := tb.q.Ack(tb.ctx, j.Ticket, j.Lease, nil); err != nil {
+						t.Error(err)
+						return
+					}
+					done.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if peak.Load() > cap {
+		t.Fatalf("%d jobs leased out at once under a cap of %d", peak.Load(), cap)
+	}
+	st, _ := tb.q.Stats(tb.ctx, "pull")
+	if st.Counts[ticketq.Succeeded] != jobs {
+		t.Fatalf("succeeded = %d, want %d", st.Counts[ticketq.Succeeded], jobs)
 	}
 }
