@@ -1,0 +1,252 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ticketq/ticketq/job"
+)
+
+// Defaults of Worker.
+const (
+	DefaultConcurrency = 1
+	DefaultVisibility  = 30 * time.Second
+	DefaultLeaseWait   = 20 * time.Second
+	DefaultGrace       = 30 * time.Second
+)
+
+// Limits of the server's lease call.
+const (
+	minVisibility = time.Second
+	maxLeaseWait  = 30 * time.Second
+	maxLeaseBatch = 100
+)
+
+// Backoff of the lease loop after a failed lease: 1s, doubling, capped.
+const (
+	leaseBackoffBase = time.Second
+	leaseBackoffMax  = 30 * time.Second
+)
+
+// Worker runs the jobs of one pull queue with a job.Handler, the same kind
+// of handler an in-process queue takes: it leases jobs, runs them, keeps
+// their leases alive and acks or nacks them. Set the fields, then call Run.
+//
+// What the handler returns decides the outcome: a result is acked (as JSON
+// when it is valid JSON, else as a JSON string); an error is nacked and
+// retried with the queue's backoff; job.Permanent(err) makes the job dead;
+// job.RetryAfter(d, err) sets the delay. A panic is nacked with its message.
+//
+// The handler's context is canceled with cause job.ErrJobCanceled when the
+// job is canceled on the server, with ErrLeaseLost when the lease expired,
+// and with job.ErrShutdown when Run stops and Grace is over; in the first
+// two cases the result is dropped, because the job is no longer this
+// worker's. A run interrupted by the shutdown is nacked with retry_in 0 so
+// that another worker takes it at once; note that the server counts it as
+// a failed attempt.
+type Worker struct {
+	// Client talks to the server. Required.
+	Client *Client
+	// Queue is the pull queue to work. Required.
+	Queue string
+	// Handler runs one job. Required.
+	Handler job.Handler
+	// Concurrency is how many jobs run at once. Defaults to 1.
+	Concurrency int
+	// Visibility is how long a lease holds a job without news from the
+	// worker; while the handler runs, the lease is extended every
+	// Visibility/3. At least 1s. Defaults to 30s.
+	Visibility time.Duration
+	// Wait is how long one lease call waits for a job, at most 30s.
+	// Defaults to 20s.
+	Wait time.Duration
+	// Grace is how long running handlers may finish once Run's context
+	// ends, before their contexts are canceled. Defaults to 30s.
+	Grace time.Duration
+	// Logger receives what the worker does and every error it recovers
+	// from. Defaults to discarding everything.
+	Logger *slog.Logger
+}
+
+// workerConfig is a Worker with its defaults applied, read once by Run.
+type workerConfig struct {
+	c           *Client
+	queue       string
+	handler     job.Handler
+	concurrency int
+	visibility  time.Duration
+	wait        time.Duration
+	grace       time.Duration
+	log         *slog.Logger
+}
+
+// config applies the defaults and checks every field, naming the bad one.
+func (w *Worker) config() (workerConfig, error) {
+	cfg := workerConfig{
+		c: w.Client, queue: w.Queue, handler: w.Handler, concurrency: w.Concurrency,
+		visibility: w.Visibility, wait: w.Wait, grace: w.Grace, log: w.Logger,
+	}
+	switch {
+	case cfg.c == nil:
+		return cfg, errors.New("worker: Client is nil")
+	case cfg.handler == nil:
+		return cfg, errors.New("worker: Handler is nil")
+	case cfg.concurrency < 0:
+		return cfg, fmt.Errorf("worker: Concurrency %d is negative", cfg.concurrency)
+	case cfg.visibility != 0 && cfg.visibility < minVisibility:
+		return cfg, fmt.Errorf("worker: Visibility %s is below the server's minimum of %s", cfg.visibility, minVisibility)
+	case cfg.wait < 0 || cfg.wait > maxLeaseWait:
+		return cfg, fmt.Errorf("worker: Wait %s is outside 0..%s", cfg.wait, maxLeaseWait)
+	case cfg.grace < 0:
+		return cfg, fmt.Errorf("worker: Grace %s is negative", cfg.grace)
+	}
+	if err := job.ValidateQueueName(cfg.queue); err != nil {
+		return cfg, fmt.Errorf("worker: Queue: %w", err)
+	}
+	if cfg.concurrency == 0 {
+		cfg.concurrency = DefaultConcurrency
+	}
+	if cfg.visibility == 0 {
+		cfg.visibility = DefaultVisibility
+	}
+	if cfg.wait == 0 {
+		cfg.wait = DefaultLeaseWait
+	}
+	if cfg.grace == 0 {
+		cfg.grace = DefaultGrace
+	}
+	if cfg.log == nil {
+		cfg.log = slog.New(slog.DiscardHandler)
+	}
+	cfg.log = cfg.log.With("queue", cfg.queue)
+	return cfg, nil
+}
+
+// Run works the queue until ctx ends. It then stops leasing at once, lets
+// running handlers finish for Grace, cancels the rest (cause
+// job.ErrShutdown) and settles them, and returns nil once every handler has
+// returned. Errors talking to the server are logged and retried with
+// backoff, so a server restart does not stop the worker; Run returns an
+// error only for an invalid Worker or when the server refuses the lease
+// request itself as invalid (400), which no retry can fix.
+func (w *Worker) Run(ctx context.Context) error {
+	cfg, err := w.config()
+	if err != nil {
+		return err
+	}
+	// Handlers and their calls to the server outlive ctx by design (the
+	// grace period and the final ack), so they hang off a context that
+	// keeps ctx's values but not its end.
+	base := context.WithoutCancel(ctx)
+	runs, stopRuns := context.WithCancelCause(base)
+	defer stopRuns(nil)
+	wk := &worker{workerConfig: cfg, base: base, slots: make(chan struct{}, cfg.concurrency)}
+
+	err = wk.lease(ctx, runs)
+
+	done := make(chan struct{})
+	go func() { wk.wg.Wait(); close(done) }()
+	grace := time.NewTimer(cfg.grace)
+	defer grace.Stop()
+	select {
+	case <-done:
+	case <-grace.C:
+		cfg.log.Warn("grace period over; canceling running jobs", "grace", cfg.grace)
+		stopRuns(job.ErrShutdown)
+		<-done
+	}
+	return err
+}
+
+// worker is the state of one Run.
+type worker struct {
+	workerConfig
+	base context.Context
+	// slots holds a token per running job, so that never more than
+	// concurrency jobs are leased at once.
+	slots chan struct{}
+	wg    sync.WaitGroup
+}
+
+// lease is the leasing loop: it takes as many jobs as there are free slots
+// and starts a run for each, until ctx ends.
+func (w *worker) lease(ctx, runs context.Context) error {
+	backoff := leaseBackoffBase
+	for {
+		n := w.acquire(ctx)
+		if n == 0 {
+			return nil // ctx ended
+		}
+		jobs, err := w.c.Lease(ctx, w.queue, LeaseOptions{Max: n, Visibility: w.visibility, Wait: w.wait})
+		w.release(n - len(jobs))
+		if ctx.Err() != nil {
+			// The answer raced with the stop: give the jobs back at once
+			// instead of starting work that the shutdown would cut short.
+			for _, lj := range jobs {
+				w.giveBack(lj)
+				w.release(1)
+			}
+			return nil
+		}
+		if err != nil {
+			if errors.Is(err, job.ErrInvalid) {
+				return fmt.Errorf("worker: %w", err)
+			}
+			w.log.Error("lease failed; backing off", "err", err, "backoff", backoff)
+			if sleep(ctx, backoff) != nil {
+				return nil
+			}
+			backoff = min(2*backoff, leaseBackoffMax)
+			continue
+		}
+		backoff = leaseBackoffBase
+		for _, lj := range jobs {
+			w.wg.Go(func() {
+				defer w.release(1)
+				w.execute(runs, lj)
+			})
+		}
+	}
+}
+
+// acquire takes at least one free slot, waiting for it, and then every
+// other free slot (at most a lease's batch); it returns 0 if ctx ends.
+func (w *worker) acquire(ctx context.Context) int {
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	n := 1
+	for n < maxLeaseBatch {
+		select {
+		case w.slots <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+// release frees n slots.
+func (w *worker) release(n int) {
+	for range n {
+		<-w.slots
+	}
+}
+
+// giveBack nacks a job leased during the shutdown, so that it runs again at
+// once elsewhere.
+func (w *worker) giveBack(lj LeasedJob) {
+	ctx, cancel := context.WithTimeout(w.base, w.visibility)
+	defer cancel()
+	if _, err := w.c.Nack(ctx, lj.Ticket, lj.Lease, NackOptions{Error: stoppedMessage, RetryIn: RetryNow}); err != nil {
+		w.log.Warn("could not give back a job leased during shutdown; it returns when its lease expires",
+			"ticket", lj.Ticket, "err", err)
+	}
+}
