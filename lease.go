@@ -145,6 +145,7 @@ func (q *Queue) settle(ctx context.Context, st backend.Settlement) (*Job, error)
 	if q.isClosed() {
 		return nil, ErrClosed
 	}
+	st.Progress = q.progress.take(st.Ticket, st.Lease)
 	errs, err := q.b.Settle(ctx, []backend.Settlement{st})
 	q.noteFailure(err)
 	if err != nil {
@@ -153,8 +154,27 @@ func (q *Queue) settle(ctx context.Context, st backend.Settlement) (*Job, error)
 	if errs[0] != nil {
 		return nil, errs[0]
 	}
-	q.progress.drop(st.Ticket)
 	return q.b.Get(ctx, st.Ticket)
+}
+
+// Release gives a leased job back without charging an attempt: its worker
+// is stopping and did not finish it. It is queued again, due at once, with
+// the run counted as interrupted (like a run cut short by a server
+// restart). The fencing is Ack's.
+func (q *Queue) Release(ctx context.Context, t Ticket, lease string) (*Job, error) {
+	if q.isClosed() {
+		return nil, ErrClosed
+	}
+	errs, err := q.b.Requeue(ctx, []backend.Requeue{{Ticket: t, Lease: lease, Reason: "released by its worker"}})
+	q.noteFailure(err)
+	if err != nil {
+		return nil, err
+	}
+	if errs[0] != nil {
+		return nil, errs[0]
+	}
+	q.progress.take(t, lease)
+	return q.b.Get(ctx, t)
 }
 
 // Extend moves a lease's deadline to now + visibility (a worker's

@@ -365,3 +365,17 @@ func TestQueue_Lease_MaxLeasesUnderLoad(t *testing.T) {
 		t.Fatalf("succeeded = %d, want %d", st.Counts[ticketq.Succeeded], jobs)
 	}
 }
+
+// Ensure that the report a handler makes just before it returns is stored
+// with the check-off instead of being lost with the pending reports.
+func TestQueue_Progress_LastReportKept(t *testing.T) {
+	tb := setup(t, ticketq.Options{}, func(q *ticketq.Queue) {
+		must(t, q.Handle("q", func(ctx context.Context, j *ticketq.Job) ([]byte, error) {
+			return nil, j.ReportProgress(100, "done")
+		}, fast))
+	})
+	j := tb.wait(t, tb.submit(t, "q", ticketq.Submission{}))
+	if j.State != ticketq.Succeeded || j.Progress != 100 || j.ProgressMessage != "done" || j.ProgressAt.IsZero() {
+		t.Fatalf("finished job = %+v", j)
+	}
+}

@@ -19,10 +19,17 @@ type progressBuffer struct {
 	pending map[Ticket]backend.Progress
 }
 
-func (b *progressBuffer) drop(t Ticket) {
+// take removes the report waiting for the run of t under lease, so that it
+// can be stored with the run's settlement instead of being lost with it.
+func (b *progressBuffer) take(t Ticket, lease string) *backend.Progress {
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.pending[t]
+	if !ok || p.Lease != lease {
+		return nil
+	}
 	delete(b.pending, t)
-	b.mu.Unlock()
+	return &p
 }
 
 // bufferProgress keeps a report of the run holding t under lease.

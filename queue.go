@@ -345,7 +345,8 @@ func (s source) Claim(ctx context.Context, queue string, max int) ([]*job.Job, t
 }
 
 func (s source) Finish(ctx context.Context, j *job.Job, o dispatcher.Outcome) error {
-	st := backend.Settlement{Ticket: j.Ticket, Lease: j.Lease, Result: o.Result, Error: o.Error, RetryAt: o.RetryAt}
+	st := backend.Settlement{Ticket: j.Ticket, Lease: j.Lease, Result: o.Result, Error: o.Error, RetryAt: o.RetryAt,
+		Progress: s.q.progress.take(j.Ticket, j.Lease)}
 	switch o.Kind {
 	case dispatcher.Succeeded:
 		st.Outcome = backend.Succeeded

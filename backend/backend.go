@@ -187,6 +187,10 @@ type Settlement struct {
 	Result  []byte    // Succeeded
 	Error   string    // Retry, Dead
 	RetryAt time.Time // Retry
+	// Progress, if set, is the run's last progress report, stored with the
+	// settlement (a report made just before the end of a run would
+	// otherwise be lost).
+	Progress *Progress
 }
 
 // Progress is one progress report of a running job.

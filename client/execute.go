@@ -14,9 +14,6 @@ import (
 	"github.com/ticketq/ticketq/job"
 )
 
-// stoppedMessage is the error of a run given back because the worker stops.
-const stoppedMessage = "worker stopped"
-
 // progressInterval is the least time between two progress reports of one
 // job; reports in between are coalesced into the latest.
 const progressInterval = time.Second
@@ -56,6 +53,12 @@ type progressReport struct {
 func (w *worker) execute(runs context.Context, lj LeasedJob) {
 	hctx, cancel := context.WithCancelCause(runs)
 	defer cancel(nil)
+	if lj.Timeout > 0 {
+		// The server's own runs end at the job's timeout; so do ours.
+		var stop context.CancelFunc
+		hctx, stop = context.WithTimeoutCause(hctx, lj.Timeout, fmt.Errorf("%w after %s", job.ErrTimeout, lj.Timeout))
+		defer stop()
+	}
 	calls, endCalls := context.WithCancel(w.base)
 	r := &run{
 		w: w, lj: lj, cancel: cancel, calls: calls, kick: make(chan struct{}, 1),
@@ -63,7 +66,8 @@ func (w *worker) execute(runs context.Context, lj LeasedJob) {
 	}
 	j := &job.Job{
 		Ticket: lj.Ticket, Queue: lj.Queue, State: job.Running, Payload: []byte(lj.Payload),
-		Attempt: lj.Attempt, IdempotencyKey: lj.IdempotencyKey, Lease: lj.Lease, LeaseExpiresAt: lj.LeaseExpiresAt,
+		Attempt: lj.Attempt, MaxAttempts: lj.MaxAttempts, Timeout: lj.Timeout,
+		IdempotencyKey: lj.IdempotencyKey, Lease: lj.Lease, LeaseExpiresAt: lj.LeaseExpiresAt,
 	}
 	job.WithProgress(j, r.report)
 
@@ -129,9 +133,14 @@ func (r *run) settle(cause error, result []byte, err error) {
 		r.logSettle("ack", aerr)
 		return
 	case errors.Is(cause, job.ErrShutdown) && !errors.As(err, &perm):
-		// Cut short by the shutdown, not failed: let another worker
-		// take it at once.
-		opts = NackOptions{Error: stoppedMessage, RetryIn: RetryNow}
+		// Cut short by the shutdown, not failed: give it back without
+		// charging an attempt, so another worker takes it at once.
+		_, rerr := r.w.c.Release(ctx, r.lj.Ticket, r.lj.Lease)
+		r.logSettle("release", rerr)
+		return
+	case err != nil && cause != nil && !errors.Is(err, cause):
+		// Name the cause (a timeout) in the error the job keeps.
+		opts = NackOptions{Error: fmt.Errorf("%w: %w", cause, err).Error()}
 	case errors.As(err, &perm):
 		opts = NackOptions{Error: err.Error(), Permanent: true}
 	case errors.As(err, &later):

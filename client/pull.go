@@ -96,6 +96,20 @@ func (c *Client) Nack(ctx context.Context, t job.Ticket, lease string, opts Nack
 	return j, nil
 }
 
+// Release gives a leased job back without charging an attempt, because the
+// worker is stopping: the job is queued again at once, its run counted as
+// interrupted. The fencing and the retries are Nack's.
+func (c *Client) Release(ctx context.Context, t job.Ticket, lease string) (Job, error) {
+	body := struct {
+		Lease string `json:"lease"`
+	}{Lease: lease}
+	j, err := c.settle(ctx, t, "/release", body, func(s job.State) bool { return s == job.Queued })
+	if err != nil {
+		return Job{}, fmt.Errorf("release %s: %w", t, err)
+	}
+	return j, nil
+}
+
 // settle sends an ack or nack. settled tells whether a job's state is what
 // the call would have produced, for the ambiguity rule of Ack.
 func (c *Client) settle(ctx context.Context, t job.Ticket, suffix string, body any, settled func(job.State) bool) (Job, error) {

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"fmt"
 	"encoding/json"
 	"time"
 
@@ -253,10 +254,36 @@ type LeasedJob struct {
 	Queue          string          `json:"queue"`
 	Payload        json.RawMessage `json:"payload"`
 	Attempt        int             `json:"attempt"`
+	MaxAttempts    int             `json:"max_attempts"`
 	IdempotencyKey string          `json:"idempotency_key"`
+	// Timeout bounds one run (zero: none); the Worker cancels its handler
+	// after it, as the server does for its own runs.
+	Timeout time.Duration `json:"-"`
 	// Lease is the fencing token that Ack, Nack, Extend and Progress present.
 	Lease          string    `json:"lease"`
 	LeaseExpiresAt time.Time `json:"lease_expires_at"`
+}
+
+// UnmarshalJSON reads the timeout, which the API spells as a Go duration.
+func (l *LeasedJob) UnmarshalJSON(b []byte) error {
+	type plain LeasedJob
+	var v struct {
+		*plain
+		Timeout string `json:"timeout"`
+	}
+	v.plain = (*plain)(l)
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	l.Timeout = 0
+	if v.Timeout != "" {
+		d, err := time.ParseDuration(v.Timeout)
+		if err != nil {
+			return fmt.Errorf("lease answer: timeout %q: %w", v.Timeout, err)
+		}
+		l.Timeout = d
+	}
+	return nil
 }
 
 // RetryNow, as NackOptions.RetryIn, makes the job due again at once.

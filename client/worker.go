@@ -240,12 +240,12 @@ func (w *worker) release(n int) {
 	}
 }
 
-// giveBack nacks a job leased during the shutdown, so that it runs again at
-// once elsewhere.
+// giveBack releases a job leased during the shutdown, so that it runs again
+// at once elsewhere without an attempt charged.
 func (w *worker) giveBack(lj LeasedJob) {
 	ctx, cancel := context.WithTimeout(w.base, w.visibility)
 	defer cancel()
-	if _, err := w.c.Nack(ctx, lj.Ticket, lj.Lease, NackOptions{Error: stoppedMessage, RetryIn: RetryNow}); err != nil {
+	if _, err := w.c.Release(ctx, lj.Ticket, lj.Lease); err != nil {
 		w.log.Warn("could not give back a job leased during shutdown; it returns when its lease expires",
 			"ticket", lj.Ticket, "err", err)
 	}

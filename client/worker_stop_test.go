@@ -130,8 +130,10 @@ func TestWorker_GraceExpired(t *testing.T) {
 	if cause := recv(t, h.causes, "the handler's context to end"); !errors.Is(cause, job.ErrShutdown) {
 		t.Fatalf("cause = %v, want job.ErrShutdown", cause)
 	}
+	// Released, not failed: queued at once, the run counted as interrupted
+	// and no attempt charged.
 	j := tb.status(t, tk)
-	if j.State != job.Queued || j.LastError != "worker stopped" || j.RunAt.After(time.Now()) {
+	if j.State != job.Queued || j.Interrupted != 1 || !strings.Contains(j.LastError, "released by its worker") || j.RunAt.After(time.Now()) {
 		t.Fatalf("job = %+v", j)
 	}
 }

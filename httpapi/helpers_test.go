@@ -338,6 +338,9 @@ func (f fakeQueue) Nack(context.Context, ticketq.Ticket, string, string, time.Du
 func (f fakeQueue) Extend(context.Context, ticketq.Ticket, string, time.Duration) (*ticketq.Job, error) {
 	return nil, f.fail()
 }
+func (f fakeQueue) Release(context.Context, ticketq.Ticket, string) (*ticketq.Job, error) {
+	return nil, f.fail()
+}
 func (f fakeQueue) Progress(context.Context, ticketq.Ticket, string, int, string) error {
 	return f.fail()
 }

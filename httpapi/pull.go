@@ -127,6 +127,25 @@ func (s *Server) extend(q Queue, r *http.Request) (reply, error) {
 	return ok(newJobView(j))
 }
 
+type releaseBody struct {
+	Lease string `json:"lease"`
+}
+
+// release gives a leased job back without charging an attempt: the worker
+// is stopping. The job is queued again at once.
+func (s *Server) release(q Queue, r *http.Request) (reply, error) {
+	var body releaseBody
+	t, err := settleRequest(r, &body, &body.Lease)
+	if err != nil {
+		return reply{}, err
+	}
+	j, err := q.Release(r.Context(), t, body.Lease)
+	if err != nil {
+		return reply{}, err
+	}
+	return ok(newJobView(j))
+}
+
 type progressBody struct {
 	Lease    string `json:"lease"`
 	Progress *int   `json:"progress"`

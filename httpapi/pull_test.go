@@ -34,8 +34,9 @@ func TestServer_Pull(t *testing.T) {
 		t.Fatalf("lease = %v", m)
 	}
 	j := jobs[0].(map[string]any)
-	expectKeys(t, j, "ticket", "queue", "payload", "attempt", "idempotency_key", "lease", "lease_expires_at")
-	if j["ticket"] != tk || j["queue"] != "pull" || j["attempt"] != json.Number("1") || j["idempotency_key"] != "k" || len(j["lease"].(string)) < 20 {
+	expectKeys(t, j, "ticket", "queue", "payload", "attempt", "max_attempts", "timeout", "idempotency_key", "lease", "lease_expires_at")
+	if j["ticket"] != tk || j["queue"] != "pull" || j["attempt"] != json.Number("1") || j["idempotency_key"] != "k" || len(j["lease"].(string)) < 20 ||
+		j["max_attempts"] != json.Number("10") || j["timeout"] != "10m0s" {
 		t.Fatalf("leased job = %v", j)
 	}
 	if p, _ := json.Marshal(j["payload"]); string(p) != `{"n":1}` {
@@ -75,6 +76,17 @@ func TestServer_Pull(t *testing.T) {
 	if len(empty["jobs"].([]any)) != 0 {
 		t.Fatalf("leased a job before its retry_in: %v", empty)
 	}
+	// A stopping worker gives its job back without charging an attempt.
+	tk4 := tb.submit(t, "pull", `{"payload": 4}`)
+	_, lease4 := tb.leased(t, "pull")
+	rel := tb.do(t, http.MethodPost, "/v1/jobs/"+tk4+"/release", fmt.Sprintf(`{"lease": %q}`, lease4)).expect(t, http.StatusOK)
+	if rel["state"] != "queued" || rel["interrupted"] != json.Number("1") || rel["attempts"] != json.Number("1") {
+		t.Fatalf("release answer = %v", rel)
+	}
+	tb.do(t, http.MethodPost, "/v1/jobs/"+tk4+"/release", fmt.Sprintf(`{"lease": %q}`, lease4)).expectError(t, http.StatusConflict, "lease_mismatch")
+	_, again := tb.leased(t, "pull")
+	tb.do(t, http.MethodPost, "/v1/jobs/"+tk4+"/ack", fmt.Sprintf(`{"lease": %q}`, again)).expect(t, http.StatusOK)
+
 	tk3 := tb.submit(t, "pull", `{"payload": 3}`)
 	_, lease3 := tb.leased(t, "pull")
 	dead := tb.do(t, http.MethodPost, "/v1/jobs/"+tk3+"/nack", fmt.Sprintf(`{"lease": %q, "error": "bad input", "permanent": true}`, lease3)).expect(t, http.StatusOK)
@@ -162,6 +174,9 @@ func TestServer_PullErrors(t *testing.T) {
 		{name: "ExtendWrongLease", method: "POST", path: "/v1/jobs/" + held + "/extend", body: wrong, status: 409, code: "lease_mismatch"},
 		{name: "ExtendZero", method: "POST", path: "/v1/jobs/" + held + "/extend", body: withLease(lease, `, "visibility": "0s"`), status: 400, code: "invalid_request"},
 		{name: "ExtendCanceled", method: "POST", path: "/v1/jobs/" + gone + "/extend", body: withLease(goneLease, ""), status: 409, code: "job_canceled"},
+		{name: "ReleaseWrongLease", method: "POST", path: "/v1/jobs/" + held + "/release", body: wrong, status: 409, code: "lease_mismatch"},
+		{name: "ReleaseCanceled", method: "POST", path: "/v1/jobs/" + gone + "/release", body: withLease(goneLease, ""), status: 409, code: "job_canceled"},
+		{name: "ReleaseNoLease", method: "POST", path: "/v1/jobs/" + held + "/release", body: `{}`, status: 400, code: "invalid_request"},
 		{name: "ProgressMissing", method: "POST", path: "/v1/jobs/" + held + "/progress", body: withLease(lease, ""), status: 400, code: "invalid_request"},
 		{name: "ProgressTooHigh", method: "POST", path: "/v1/jobs/" + held + "/progress", body: withLease(lease, `, "progress": 101`), status: 400, code: "invalid_request"},
 		{name: "ProgressWrongLease", method: "POST", path: "/v1/jobs/" + held + "/progress", body: `{"lease": "x", "progress": 5}`, status: 409, code: "lease_mismatch"},

@@ -34,6 +34,7 @@ func (s *Server) routes() *mux.Router {
 	r.Handle("/v1/jobs/{ticket}/ack", s.v1(s.ack)).Methods(http.MethodPost)
 	r.Handle("/v1/jobs/{ticket}/nack", s.v1(s.nack)).Methods(http.MethodPost)
 	r.Handle("/v1/jobs/{ticket}/extend", s.v1(s.extend)).Methods(http.MethodPost)
+	r.Handle("/v1/jobs/{ticket}/release", s.v1(s.release)).Methods(http.MethodPost)
 	r.Handle("/v1/jobs/{ticket}/progress", s.v1(s.progress)).Methods(http.MethodPost)
 
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

@@ -41,6 +41,7 @@ type Queue interface {
 	Ack(ctx context.Context, t ticketq.Ticket, lease string, result []byte) (*ticketq.Job, error)
 	Nack(ctx context.Context, t ticketq.Ticket, lease, message string, retryIn time.Duration, permanent bool) (*ticketq.Job, error)
 	Extend(ctx context.Context, t ticketq.Ticket, lease string, visibility time.Duration) (*ticketq.Job, error)
+	Release(ctx context.Context, t ticketq.Ticket, lease string) (*ticketq.Job, error)
 	Progress(ctx context.Context, t ticketq.Ticket, lease string, percent int, message string) error
 }
 

@@ -155,10 +155,14 @@ type leaseView struct {
 }
 
 type leasedJobView struct {
-	Ticket         string    `json:"ticket"`
-	Queue          string    `json:"queue"`
-	Payload        rawJSON   `json:"payload"`
-	Attempt        int       `json:"attempt"`
+	Ticket      string  `json:"ticket"`
+	Queue       string  `json:"queue"`
+	Payload     rawJSON `json:"payload"`
+	Attempt     int     `json:"attempt"`
+	MaxAttempts int     `json:"max_attempts"`
+	// Timeout bounds one run ("" for none): a worker cancels its handler
+	// after it, as the server does for its own runs.
+	Timeout        string    `json:"timeout"`
 	IdempotencyKey string    `json:"idempotency_key"`
 	Lease          string    `json:"lease"`
 	LeaseExpiresAt timestamp `json:"lease_expires_at"`
@@ -169,7 +173,11 @@ func newLeaseView(js []*job.Job) leaseView {
 	for i, j := range js {
 		v.Jobs[i] = leasedJobView{
 			Ticket: j.Ticket.String(), Queue: j.Queue, Payload: rawJSON(j.Payload), Attempt: j.Attempt,
-			IdempotencyKey: j.IdempotencyKey, Lease: j.Lease, LeaseExpiresAt: timestamp(j.LeaseExpiresAt),
+			MaxAttempts: j.MaxAttempts, IdempotencyKey: j.IdempotencyKey, Lease: j.Lease,
+			LeaseExpiresAt: timestamp(j.LeaseExpiresAt),
+		}
+		if j.Timeout > 0 {
+			v.Jobs[i].Timeout = j.Timeout.String()
 		}
 	}
 	return v

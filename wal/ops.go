@@ -248,6 +248,9 @@ func (l *Log) Settle(ctx context.Context, s []backend.Settlement) ([]error, erro
 		if s[i].Outcome < backend.Succeeded || s[i].Outcome > backend.Dead {
 			return nil, fmt.Errorf("%w: settlement %d has unknown outcome %d", job.ErrInvalid, i, s[i].Outcome)
 		}
+		if p := s[i].Progress; p != nil && (p.Percent < 0 || p.Percent > 100 || len(p.Message) > job.MaxProgressMessageLen) {
+			return nil, fmt.Errorf("%w: settlement %d carries progress out of range", job.ErrInvalid, i)
+		}
 	}
 	var errs []error
 	err := l.do(ctx, func(w *wtx) error {
@@ -265,6 +268,9 @@ func (l *Log) Settle(ctx context.Context, s []backend.Settlement) ([]error, erro
 				return err
 			}
 			j.UpdatedAt, j.Lease, j.LeaseExpiresAt = w.now, "", time.Time{}
+			if p := st.Progress; p != nil {
+				j.Progress, j.ProgressMessage, j.ProgressAt = p.Percent, p.Message, p.At
+			}
 			switch st.Outcome {
 			case backend.Succeeded:
 				j.State, j.FinishedAt, j.Result = job.Succeeded, w.now, st.Result

@@ -170,6 +170,12 @@ func testProgress(t *testing.T, tb *bundle) {
 		t.Fatalf("progress 101: %v", err)
 	}
 	wantCounts(t, tb.counts(t, "q"), map[job.State]int{job.Running: 1})
+	// The last report can travel with the settlement.
+	last := backend.Progress{Percent: 100, Message: "done", At: at.Add(time.Second)}
+	tb.settle(t, backend.Settlement{Ticket: l.Ticket, Lease: l.Lease, Outcome: backend.Succeeded, Progress: &last})
+	if j := tb.get(t, l.Ticket); j.Progress != 100 || j.ProgressMessage != "done" || !j.ProgressAt.Equal(last.At) {
+		t.Fatalf("progress after settling = %+v", j)
+	}
 }
 
 // Ensure that run-time overrides are stored with the queue and validated.

@@ -1,0 +1,59 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ticketq/ticketq/client"
+	"github.com/ticketq/ticketq/job"
+)
+
+// Ensure that a lease answer carries the job's attempt budget and timeout,
+// and that Release gives the job back without charging an attempt.
+func TestClient_Release(t *testing.T) {
+	tb := setup(t, nil)
+	ctx := context.Background()
+	r, err := tb.c.Submit(ctx, "pull", client.Submission{Payload: []byte(`1`), MaxAttempts: 3, Timeout: 90 * time.Second})
+	must(t, err)
+	lj := tb.lease(t, "pull")
+	if lj.Ticket != r.Ticket || lj.MaxAttempts != 3 || lj.Timeout != 90*time.Second {
+		t.Fatalf("leased job = %+v", lj)
+	}
+	j, err := tb.c.Release(ctx, lj.Ticket, lj.Lease)
+	if err != nil || j.State != job.Queued || j.Interrupted != 1 || j.Attempts != 1 {
+		t.Fatalf("release = %+v, %v", j, err)
+	}
+	if _, err := tb.c.Release(ctx, lj.Ticket, lj.Lease); !errors.Is(err, job.ErrLeaseMismatch) {
+		t.Fatalf("second release: %v", err)
+	}
+	again := tb.lease(t, "pull")
+	if again.Attempt != 2 || again.Lease == lj.Lease {
+		t.Fatalf("re-lease = %+v", again)
+	}
+}
+
+// Ensure that the Worker ends a run at the job's timeout, as the server does
+// for its own runs, and the failure says it timed out.
+func TestWorker_Timeout(t *testing.T) {
+	tb := setup(t, nil)
+	ctx := context.Background()
+	r, err := tb.c.Submit(ctx, "pull", client.Submission{Payload: []byte(`1`), MaxAttempts: 1, Timeout: 100 * time.Millisecond})
+	must(t, err)
+	causes := make(chan error, 1)
+	stop := tb.startWorker(t, &client.Worker{Queue: "pull", Handler: func(ctx context.Context, j *job.Job) ([]byte, error) {
+		<-ctx.Done()
+		causes <- context.Cause(ctx)
+		return nil, ctx.Err()
+	}})
+	defer stop()
+	if cause := recv(t, causes, "the run to time out"); !errors.Is(cause, job.ErrTimeout) {
+		t.Fatalf("cause = %v, want job.ErrTimeout", cause)
+	}
+	j := tb.waitFinal(t, r.Ticket)
+	if j.State != job.Dead || !strings.Contains(j.LastError, "timed out after 100ms") {
+		t.Fatalf("job = %+v", j)
+	}
+}
