@@ -1,8 +1,8 @@
 package client
 
 import (
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/ticketq/ticketq/job"
