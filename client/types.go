@@ -24,21 +24,21 @@ type Job struct {
 	MaxAttempts    int        `json:"max_attempts"`
 	Interrupted    int        `json:"interrupted"`
 	Priority       int        `json:"priority"`
-	IdempotencyKey string     `json:"idempotency_key"`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
-	RunAt          time.Time  `json:"run_at"`
-	StartedAt      time.Time  `json:"started_at"`
-	FinishedAt     time.Time  `json:"finished_at"`
-	LastError      string     `json:"last_error"`
+	IdempotencyKey string     `json:"idempotency_key,omitempty"`
+	CreatedAt      time.Time  `json:"created_at,omitzero"`
+	UpdatedAt      time.Time  `json:"updated_at,omitzero"`
+	RunAt          time.Time  `json:"run_at,omitzero"`
+	StartedAt      time.Time  `json:"started_at,omitzero"`
+	FinishedAt     time.Time  `json:"finished_at,omitzero"`
+	LastError      string     `json:"last_error,omitempty"`
 	// LeaseExpiresAt is the deadline of a pull worker's lease; zero when the
 	// job is not leased.
-	LeaseExpiresAt time.Time `json:"lease_expires_at"`
+	LeaseExpiresAt time.Time `json:"lease_expires_at,omitzero"`
 	// Progress is the last reported progress (0..100) with its message;
 	// ProgressAt is zero when none was reported.
-	Progress        int       `json:"progress"`
-	ProgressMessage string    `json:"progress_message"`
-	ProgressAt      time.Time `json:"progress_at"`
+	Progress        int       `json:"progress,omitzero"`
+	ProgressMessage string    `json:"progress_message,omitempty"`
+	ProgressAt      time.Time `json:"progress_at,omitzero"`
 	// Payload is the job's input as JSON.
 	Payload json.RawMessage `json:"payload"`
 	// Result is the job's result as JSON; nil when it has none (the API's
@@ -261,7 +261,7 @@ type LeasedJob struct {
 	Timeout time.Duration `json:"-"`
 	// Lease is the fencing token that Ack, Nack, Extend and Progress present.
 	Lease          string    `json:"lease"`
-	LeaseExpiresAt time.Time `json:"lease_expires_at"`
+	LeaseExpiresAt time.Time `json:"lease_expires_at,omitzero"`
 }
 
 // UnmarshalJSON reads the timeout, which the API spells as a Go duration.

@@ -32,6 +32,7 @@ Usage:
   ticketq serve [flags]                 run the server (zero config: 127.0.0.1:8080, ./ticketq-data)
   ticketq submit [flags] [PAYLOAD|-]    submit a job to a running server; prints its ticket
   ticketq status [flags] TICKET         print a job's status
+  ticketq work --queue Q --exec CMD     run a pull queue's jobs on this machine
   ticketq bench [flags]                 load-test a running server (submit throughput, ack latency)
   ticketq version                       print the version
 
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 		return status(ctx, args[1:], env, stdout, stderr)
 	case "bench":
 		return bench(ctx, args[1:], env, stdout, stderr)
+	case "work":
+		return work(ctx, args[1:], env, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version())
 		return nil

@@ -6,20 +6,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
-	"strings"
 	"time"
 
+	"github.com/ticketq/ticketq/client"
 	"github.com/ticketq/ticketq/job"
 )
 
-// status prints a job as the server reports it; with --wait it long-polls
-// until the job is final or the wait passes.
+// status prints a job as the server reports it; with --wait it waits until
+// the job is final or the wait passes.
 func status(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ticketq status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	server := serverFlag(fs, env)
-	wait := fs.Duration("wait", 0, "wait up to this long for the job to be final (server maximum applies)")
+	wait := fs.Duration("wait", 0, "wait up to this long for the job to be final")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: ticketq status [flags] TICKET\n\n")
 		fs.PrintDefaults()
@@ -34,17 +33,32 @@ func status(ctx context.Context, args []string, env map[string]string, stdout, s
 	if len(pos) != 1 {
 		return usageError{errors.New("want exactly one TICKET")}
 	}
-	if _, err := job.ParseTicket(pos[0]); err != nil {
+	t, err := job.ParseTicket(pos[0])
+	if err != nil {
 		return usageError{err}
 	}
-	u := strings.TrimRight(*server, "/") + "/v1/jobs/" + pos[0]
-	if *wait > 0 {
-		u += "?wait=" + url.QueryEscape(wait.String())
-	}
-	out, err := call(ctx, "GET", u, nil, *wait+30*time.Second)
+	c, err := client.New(*server, client.Options{})
 	if err != nil {
+		return usageError{err}
+	}
+	if *wait <= 0 {
+		j, err := c.Status(ctx, t)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, j)
+	}
+	return waitAndPrint(ctx, c, t, *wait, stdout)
+}
+
+// waitAndPrint waits up to wait for the job to be final and prints it as it
+// is then, final or not.
+func waitAndPrint(ctx context.Context, c *client.Client, t job.Ticket, wait time.Duration, stdout io.Writer) error {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	j, err := c.Wait(wctx, t, 0)
+	if err != nil && !(errors.Is(err, context.DeadlineExceeded) && j.Ticket != 0) {
 		return err
 	}
-	_, err = stdout.Write(out)
-	return err
+	return printJSON(stdout, j)
 }

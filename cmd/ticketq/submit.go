@@ -9,17 +9,18 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
+
+	"github.com/ticketq/ticketq/client"
 )
 
-// submit posts one job to a running server and prints the answer. With
-// --wait it then long-polls until the job is final and prints the job.
+// submit posts one job to a running server and prints its receipt as JSON.
+// With --wait it then waits until the job is final and prints the job.
 func submit(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ticketq submit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	server := serverFlag(fs, env)
 	queue := fs.String("queue", "default", "queue name")
-	key := fs.String("key", "", "idempotency key: a repeat returns the first ticket")
+	key := fs.String("key", "", "idempotency key: a repeat returns the first ticket (and makes the submit safe to retry)")
 	delay := fs.Duration("delay", 0, "run no earlier than this from now")
 	priority := fs.Int("priority", 0, "priority -100..100, higher first")
 	maxAttempts := fs.Int("max-attempts", 0, "failed runs before dead (0: the queue's setting)")
@@ -50,34 +51,29 @@ func submit(ctx context.Context, args []string, env map[string]string, stdout, s
 	if !json.Valid(payload) {
 		return usageError{fmt.Errorf("payload is not JSON: %.60q (quote text as a JSON string: '\"hello\"')", strings.TrimSpace(string(payload)))}
 	}
-	body := map[string]any{"payload": json.RawMessage(payload)}
-	if *key != "" {
-		body["idempotency_key"] = *key
+	c, err := client.New(*server, client.Options{})
+	if err != nil {
+		return usageError{err}
 	}
-	if *delay > 0 {
-		body["delay"] = delay.String()
-	}
-	if *priority != 0 {
-		body["priority"] = *priority
-	}
-	if *maxAttempts > 0 {
-		body["max_attempts"] = *maxAttempts
-	}
-	if *timeout > 0 {
-		body["timeout"] = timeout.String()
-	}
-	b, _ := json.Marshal(body)
-	out, err := call(ctx, "POST", strings.TrimRight(*server, "/")+"/v1/queues/"+*queue+"/jobs", b, 30*time.Second)
+	r, err := c.Submit(ctx, *queue, client.Submission{
+		Payload: payload, IdempotencyKey: *key, Delay: *delay, Priority: *priority,
+		MaxAttempts: *maxAttempts, Timeout: *timeout,
+	})
 	if err != nil {
 		return err
 	}
 	if *wait <= 0 {
-		_, err = stdout.Write(out)
+		return printJSON(stdout, r)
+	}
+	return waitAndPrint(ctx, c, r.Ticket, *wait, stdout)
+}
+
+// printJSON writes v as one line of JSON.
+func printJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
 		return err
 	}
-	var r struct{ Ticket string }
-	if err := json.Unmarshal(out, &r); err != nil || r.Ticket == "" {
-		return fmt.Errorf("unexpected answer %s", out)
-	}
-	return status(ctx, []string{"--server", *server, "--wait", wait.String(), r.Ticket}, env, stdout, stderr)
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
 }

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ticketq/ticketq/client"
+	"github.com/ticketq/ticketq/executor"
+)
+
+// work runs a pull worker: it leases jobs of one queue from a server, runs
+// a shell command per job (the exec executor's contract), and acks or nacks
+// each. It stops gracefully on SIGINT/SIGTERM, giving back unfinished jobs.
+func work(ctx context.Context, args []string, env map[string]string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ticketq work", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := serverFlag(fs, env)
+	queue := fs.String("queue", env["TICKETQ_WORK_QUEUE"], "queue to work (env TICKETQ_WORK_QUEUE)")
+	command := fs.String("exec", env["TICKETQ_EXEC"], "shell command run per job, payload on stdin (env TICKETQ_EXEC)")
+	concurrency := fs.Int("concurrency", 1, "jobs run at once")
+	visibility := fs.Duration("visibility", 30*time.Second, "lease length; extended every third of it while a job runs")
+	wait := fs.Duration("wait", 20*time.Second, "long-poll of each lease request (at most 30s)")
+	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM/SIGINT, how long running jobs may finish before they are given back")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	format := fs.String("log-format", "auto", "json, console, or auto (console on a terminal)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ticketq work --queue Q --exec CMD [flags]\n\nRuns jobs of a pull queue (one without an executor on the server) on this machine.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	case *queue == "":
+		return usageError{errors.New("--queue is required")}
+	case *command == "":
+		return usageError{errors.New("--exec is required: the command to run per job")}
+	}
+	c, err := client.New(*server, client.Options{})
+	if err != nil {
+		return usageError{err}
+	}
+	zl := newLogger(*level, *format, stderr)
+	w := &client.Worker{
+		Client: c, Queue: *queue, Concurrency: *concurrency, Visibility: *visibility, Wait: *wait, Grace: *grace,
+		Handler: executor.Exec(*command, executor.ExecOptions{}),
+		Logger:  slog.New(zerolog.NewSlogHandler(zl.With().Str("component", "worker").Logger())),
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	zl.Info().Str("server", *server).Str("queue", *queue).Int("concurrency", *concurrency).Msg("working")
+	if err := w.Run(ctx); err != nil {
+		return err
+	}
+	zl.Info().Msg("stopped")
+	return nil
+}
