@@ -44,8 +44,16 @@ type Backend interface {
 	Claim(ctx context.Context, req ClaimRequest) (ClaimResult, error)
 
 	// Extend moves the deadline of a pull lease to now + visibility. The
-	// errors follow Settle's; a canceled job answers job.ErrLeaseCanceled.
+	// errors follow Settle's; a canceled job answers job.ErrLeaseCanceled,
+	// and a run of the server's own (no deadline) job.ErrLeaseMismatch.
 	Extend(ctx context.Context, t job.Ticket, lease string, visibility time.Duration) (*job.Job, error)
+
+	// RenewLeases starts kept pull leases over after a restart: each
+	// deadline becomes at least now + the lease's visibility, so that a
+	// worker that kept running while the server was down is not charged an
+	// attempt before its next heartbeat can arrive. Per-item errors follow
+	// Settle's.
+	RenewLeases(ctx context.Context, refs []LeaseRef) ([]error, error)
 
 	// SetProgress stores progress reports of running jobs, each fenced by
 	// its lease like Settle; per-item errors follow Settle's.
@@ -200,6 +208,12 @@ type Progress struct {
 	Percent int
 	Message string
 	At      time.Time
+}
+
+// LeaseRef names a pull lease.
+type LeaseRef struct {
+	Ticket job.Ticket
+	Lease  string
 }
 
 // Requeue names an interrupted run.

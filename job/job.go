@@ -48,6 +48,9 @@ type Job struct {
 	// attempt counts as failed. Zero for runs inside the server process,
 	// which end with the process instead.
 	LeaseExpiresAt time.Time
+	// LeaseVisibility is the length of the lease as last granted or
+	// extended; a restart starts kept leases over with it.
+	LeaseVisibility time.Duration
 
 	// Progress is the last progress the running job reported, 0..100, with
 	// its message and time. Reports are coalesced, so this may lag the most

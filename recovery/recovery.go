@@ -2,8 +2,9 @@
 // ticketq.Open, before the queue reports ready: every job found running was
 // interrupted (the process that ran it is gone), so it goes back to queued
 // with the interruption recorded; then the counters of unfinished states are
-// rebuilt from the indexes. Jobs leased by pull workers are left alone: the
-// workers are other processes, and their leases run to their deadlines.
+// rebuilt from the indexes. Jobs leased by pull workers keep their leases
+// (the workers are other processes and may still be working), started over
+// from now, so that the downtime does not count against them.
 //
 // Its cost is proportional to the unfinished jobs, not to the history: it
 // reads only the running index of each queue and recounts only the queued and
@@ -33,8 +34,7 @@ type Report struct {
 	// Recovered is the number of interrupted runs put back to queued. Each
 	// may run a second time: these are the only possible duplicates.
 	Recovered int
-	// Leased is the number of pull leases found, left to run to their
-	// deadline.
+	// Leased is the number of pull leases kept, each renewed from now.
 	Leased int
 	// Queues is the number of queues inspected.
 	Queues int
@@ -71,10 +71,27 @@ func Run(ctx context.Context, b backend.Backend, log zerolog.Logger) (Report, er
 			// may well still be working: it survives the restart until its
 			// deadline, when lease expiry deals with it.
 			reqs := make([]backend.Requeue, 0, len(page))
+			var kept []backend.LeaseRef
 			for _, j := range page {
 				if j.LeaseExpiresAt.IsZero() {
 					reqs = append(reqs, backend.Requeue{Ticket: j.Ticket, Lease: j.Lease, Reason: Reason})
 				} else {
+					kept = append(kept, backend.LeaseRef{Ticket: j.Ticket, Lease: j.Lease})
+				}
+			}
+			if len(kept) > 0 {
+				// The clock ran on while the server was down; without a
+				// fresh deadline, a worker that never stopped would be
+				// charged an attempt before its next heartbeat arrives.
+				errs, err := b.RenewLeases(ctx, kept)
+				if err != nil {
+					return rep, fmt.Errorf("recovery: renew leases of %q: %w", q, err)
+				}
+				for i, e := range errs {
+					if e != nil {
+						log.Warn().Str("queue", q).Stringer("ticket", kept[i].Ticket).Err(e).Msg("could not renew a kept lease")
+						continue
+					}
 					rep.Leased++
 				}
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ticketq/ticketq/backend"
+	"github.com/ticketq/ticketq/backend/backendtest"
 	"github.com/ticketq/ticketq/job"
 	"github.com/ticketq/ticketq/recovery"
 	"github.com/ticketq/ticketq/wal"
@@ -210,7 +211,38 @@ func TestRun_KeepsLeases(t *testing.T) {
 		t.Fatalf("report = %+v, %v", rep, err)
 	}
 	j, _ := l.Get(ctx, leased.Jobs[0].Ticket)
-	if j.State != job.Running || j.Lease != leased.Jobs[0].Lease {
+	if j.State != job.Running || j.Lease != leased.Jobs[0].Lease || j.LeaseExpiresAt.Before(leased.Jobs[0].LeaseExpiresAt) {
+		t.Fatalf("lease after recovery = %+v", j)
+	}
+}
+
+// Ensure that a restart after downtime longer than a lease's visibility
+// does not charge the lease: recovery starts it over from now.
+func TestRun_RenewsLeasesAfterDowntime(t *testing.T) {
+	clock := backendtest.NewClock()
+	l, err := wal.Open(t.TempDir(), wal.Options{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	if _, err := l.Append(ctx, backend.AppendRequest{Queue: "q", Jobs: []job.Submission{{MaxAttempts: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.Claim(ctx, backend.ClaimRequest{Queue: "q", Max: 1, Visibility: 30 * time.Second})
+	if err != nil || len(res.Jobs) != 1 {
+		t.Fatal(err)
+	}
+	clock.Advance(5 * time.Minute) // down for five minutes
+	rep, err := recovery.Run(ctx, l, zerolog.Nop())
+	if err != nil || rep.Leased != 1 {
+		t.Fatalf("report = %+v, %v", rep, err)
+	}
+	if n, err := l.ExpireLeases(ctx, 10); err != nil || n != 0 {
+		t.Fatalf("expired %d right after the restart (%v); the worker gets a full visibility to check in", n, err)
+	}
+	j, _ := l.Get(ctx, res.Jobs[0].Ticket)
+	if j.State != job.Running || !j.LeaseExpiresAt.Equal(clock.Now().Add(30*time.Second)) {
 		t.Fatalf("lease after recovery = %+v", j)
 	}
 }

@@ -22,10 +22,16 @@ func (l *Log) Extend(ctx context.Context, t job.Ticket, lease string, visibility
 		if err != nil {
 			return answerOr(w, err)
 		}
+		if !leased(j) {
+			// A run inside the server has no deadline; giving it one would
+			// let expiry requeue it while it still runs.
+			w.answer(fmt.Errorf("%w: ticket %s is run by the server, not leased", job.ErrLeaseMismatch, t))
+			return nil
+		}
 		if err := w.unindex(q, j); err != nil {
 			return err
 		}
-		j.LeaseExpiresAt, j.UpdatedAt = w.now.Add(visibility), w.now
+		j.LeaseExpiresAt, j.LeaseVisibility, j.UpdatedAt = w.now.Add(visibility), visibility, w.now
 		if err := w.index(q, j); err != nil {
 			return err
 		}
@@ -37,6 +43,46 @@ func (l *Log) Extend(ctx context.Context, t job.Ticket, lease string, visibility
 	}
 	return out, nil
 }
+
+// RenewLeases implements backend.Backend.
+func (l *Log) RenewLeases(ctx context.Context, refs []backend.LeaseRef) ([]error, error) {
+	var errs []error
+	err := l.do(ctx, func(w *wtx) error {
+		errs = make([]error, len(refs))
+		for i, r := range refs {
+			j, q, err := w.loadHeld(r.Ticket, r.Lease)
+			if err == nil && !leased(j) {
+				err = fmt.Errorf("%w: ticket %s is not leased", job.ErrLeaseMismatch, r.Ticket)
+			}
+			if err != nil {
+				if isAnswer(err) {
+					errs[i] = err
+					continue
+				}
+				return err
+			}
+			if err := w.unindex(q, j); err != nil {
+				return err
+			}
+			vis := j.LeaseVisibility
+			if vis <= 0 {
+				vis = renewFallback // a lease stored before visibilities were kept
+			}
+			j.LeaseExpiresAt = later(j.LeaseExpiresAt, w.now.Add(vis))
+			if err := w.index(q, j); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+// renewFallback renews a lease whose visibility is unknown.
+const renewFallback = 30 * time.Second
 
 // SetProgress implements backend.Backend.
 func (l *Log) SetProgress(ctx context.Context, p []backend.Progress) ([]error, error) {
@@ -108,7 +154,7 @@ func (l *Log) ExpireLeases(ctx context.Context, limit int) (int, error) {
 				return err
 			}
 			recordError(j, w.now, fmt.Sprintf("lease expired at %s without an ack", j.LeaseExpiresAt.UTC().Format(time.RFC3339)))
-			j.Lease, j.LeaseExpiresAt, j.UpdatedAt = "", time.Time{}, w.now
+			j.Lease, j.LeaseExpiresAt, j.LeaseVisibility, j.UpdatedAt = "", time.Time{}, 0, w.now
 			if j.Failures() >= j.MaxAttempts {
 				j.State, j.FinishedAt = job.Dead, w.now
 			} else {

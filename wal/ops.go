@@ -188,9 +188,9 @@ func (l *Log) Claim(ctx context.Context, req backend.ClaimRequest) (backend.Clai
 			j.Attempt++
 			j.Lease = rand.Text()
 			j.StartedAt, j.UpdatedAt = w.now, w.now
-			j.LeaseExpiresAt = time.Time{}
+			j.LeaseExpiresAt, j.LeaseVisibility = time.Time{}, 0
 			if req.Visibility > 0 {
-				j.LeaseExpiresAt = w.now.Add(req.Visibility)
+				j.LeaseExpiresAt, j.LeaseVisibility = w.now.Add(req.Visibility), req.Visibility
 			}
 			if err := w.index(q, j); err != nil {
 				return err
@@ -267,7 +267,7 @@ func (l *Log) Settle(ctx context.Context, s []backend.Settlement) ([]error, erro
 			if err := w.unindex(q, j); err != nil {
 				return err
 			}
-			j.UpdatedAt, j.Lease, j.LeaseExpiresAt = w.now, "", time.Time{}
+			j.UpdatedAt, j.Lease, j.LeaseExpiresAt, j.LeaseVisibility = w.now, "", time.Time{}, 0
 			if p := st.Progress; p != nil {
 				j.Progress, j.ProgressMessage, j.ProgressAt = p.Percent, p.Message, p.At
 			}
@@ -312,7 +312,7 @@ func (l *Log) Requeue(ctx context.Context, r []backend.Requeue) ([]error, error)
 			}
 			j.Interrupted++
 			recordError(j, w.now, "interrupted: "+rq.Reason)
-			j.State, j.RunAt, j.UpdatedAt, j.Lease, j.LeaseExpiresAt = job.Queued, w.now, w.now, "", time.Time{}
+			j.State, j.RunAt, j.UpdatedAt, j.Lease, j.LeaseExpiresAt, j.LeaseVisibility = job.Queued, w.now, w.now, "", time.Time{}, 0
 			if err := w.index(q, j); err != nil {
 				return err
 			}
@@ -378,7 +378,7 @@ func (l *Log) Cancel(ctx context.Context, t job.Ticket) (job.State, *job.Job, er
 		if err := w.unindex(q, j); err != nil {
 			return err
 		}
-		j.State, j.FinishedAt, j.UpdatedAt, j.Lease, j.LeaseExpiresAt = job.Canceled, w.now, w.now, "", time.Time{}
+		j.State, j.FinishedAt, j.UpdatedAt, j.Lease, j.LeaseExpiresAt, j.LeaseVisibility = job.Canceled, w.now, w.now, "", time.Time{}, 0
 		if err := w.index(q, j); err != nil {
 			return err
 		}

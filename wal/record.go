@@ -40,7 +40,8 @@ const (
 	tagProgress    = 21
 	tagProgressMsg = 22
 	tagProgressAt  = 23
-	maxTag         = 23
+	tagLeaseVis    = 24
+	maxTag         = 24
 )
 
 // bytesTags are the tags whose value is length-prefixed bytes; every other
@@ -87,6 +88,7 @@ func encodeRecord(dst []byte, j *job.Job) []byte {
 	dst = appendInt(dst, tagProgress, int64(j.Progress))
 	dst = appendBytes(dst, tagProgressMsg, []byte(j.ProgressMessage))
 	dst = appendTime(dst, tagProgressAt, j.ProgressAt)
+	dst = appendInt(dst, tagLeaseVis, int64(j.LeaseVisibility))
 	return dst
 }
 
@@ -211,11 +213,15 @@ func setInt(j *job.Job, tag byte, v int64) error {
 		default:
 			j.MaxAttempts = int(v)
 		}
-	case tagTimeout:
+	case tagTimeout, tagLeaseVis:
 		if v < 0 {
-			return fmt.Errorf("%w: timeout %d", ErrCorrupt, v)
+			return fmt.Errorf("%w: duration %d in field %d", ErrCorrupt, v, tag)
 		}
-		j.Timeout = time.Duration(v)
+		if tag == tagTimeout {
+			j.Timeout = time.Duration(v)
+		} else {
+			j.LeaseVisibility = time.Duration(v)
+		}
 	case tagCreatedAt:
 		j.CreatedAt = intToTime(v)
 	case tagUpdatedAt:

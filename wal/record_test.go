@@ -17,7 +17,7 @@ func sampleJob() *job.Job {
 		IdempotencyKey: "k", Priority: -7, Attempt: 3, Interrupted: 1, MaxAttempts: 5,
 		Timeout: time.Minute, CreatedAt: at, UpdatedAt: at.Add(time.Second), RunAt: at,
 		StartedAt: at.Add(2 * time.Second), FinishedAt: at.Add(3 * time.Second),
-		LastError: "boom", Result: []byte(`"r"`), Lease: "tok", LeaseExpiresAt: at.Add(time.Minute),
+		LastError: "boom", Result: []byte(`"r"`), Lease: "tok", LeaseExpiresAt: at.Add(time.Minute), LeaseVisibility: 90 * time.Second,
 		Progress: 40, ProgressMessage: "resizing", ProgressAt: at.Add(4 * time.Second),
 		Errors: []job.AttemptError{{Attempt: 1, At: at, Error: "first"}, {Attempt: 3, At: at.Add(time.Hour), Error: ""}},
 	}

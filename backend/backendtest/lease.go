@@ -201,3 +201,49 @@ func testOverrides(t *testing.T, tb *bundle) {
 		t.Fatalf("cleared overrides = %+v", st.Overrides)
 	}
 }
+
+// Ensure that a run of the server's own cannot be extended into a lease
+// (expiry would then requeue it while it runs).
+func testExtendInProcess(t *testing.T, tb *bundle) {
+	tb.submit(t, "q", job.Submission{})
+	c := tb.claim(t, "q", 1).Jobs[0]
+	_, err := tb.b.Extend(tb.ctx, c.Ticket, c.Lease, time.Second)
+	wantErr(t, err, job.ErrLeaseMismatch)
+	tb.clock.Advance(time.Hour)
+	if n := tb.expire(t); n != 0 {
+		t.Fatalf("expired %d in-process runs", n)
+	}
+	if j := tb.get(t, c.Ticket); j.State != job.Running || !j.LeaseExpiresAt.IsZero() {
+		t.Fatalf("in-process run after extend = %+v", j)
+	}
+}
+
+// Ensure that RenewLeases starts a kept lease over at now + its visibility
+// (the last one granted or extended), and refuses anything else.
+func testRenewLeases(t *testing.T, tb *bundle) {
+	tb.submit(t, "q", job.Submission{}, job.Submission{})
+	l := tb.lease(t, "q", 1, 10*time.Second)[0]
+	if _, err := tb.b.Extend(tb.ctx, l.Ticket, l.Lease, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	inproc := tb.claim(t, "q", 1).Jobs[0]
+	tb.clock.Advance(time.Minute) // the server was down past the deadline
+	errs, err := tb.b.RenewLeases(tb.ctx, []backend.LeaseRef{
+		{Ticket: l.Ticket, Lease: l.Lease}, {Ticket: l.Ticket, Lease: "stale"}, {Ticket: inproc.Ticket, Lease: inproc.Lease},
+	})
+	if err != nil || errs[0] != nil {
+		t.Fatalf("renew: %v %v", errs, err)
+	}
+	wantErr(t, errs[1], job.ErrLeaseMismatch)
+	wantErr(t, errs[2], job.ErrLeaseMismatch)
+	if j := tb.get(t, l.Ticket); !j.LeaseExpiresAt.Equal(tb.clock.Now().Add(20*time.Second)) || j.Lease != l.Lease {
+		t.Fatalf("renewed lease = %+v", j)
+	}
+	if n := tb.expire(t); n != 0 {
+		t.Fatalf("expired %d right after the renewal", n)
+	}
+	tb.clock.Advance(21 * time.Second)
+	if n := tb.expire(t); n != 1 {
+		t.Fatalf("expired %d after the renewed visibility, want 1", n)
+	}
+}

@@ -119,6 +119,8 @@ func Run(t *testing.T, open OpenFunc) {
 		{"Lease/Expire", testLeaseExpire},
 		{"Lease/ExpireDead", testLeaseExpireDead},
 		{"Lease/Extend", testLeaseExtend},
+		{"Lease/ExtendInProcess", testExtendInProcess},
+		{"Lease/Renew", testRenewLeases},
 		{"Claim/MaxRunning", testClaimMaxRunning},
 		{"Progress", testProgress},
 		{"Overrides", testOverrides},
