@@ -8,6 +8,7 @@ import (
 
 	"github.com/ticketq/ticketq/backend"
 	"github.com/ticketq/ticketq/dispatcher"
+	"github.com/ticketq/ticketq/internal/ratelimit"
 	"github.com/ticketq/ticketq/job"
 )
 
@@ -47,52 +48,80 @@ func (q *Queue) Lease(ctx context.Context, queue string, maxJobs int, visibility
 	q.mu.Lock()
 	qs, own := q.queues[queue]
 	inProcess := (own && qs.handler != nil) || (!own && q.fallback != nil)
-	eff, lim := q.effective(queue), q.limiter(queue)
+	eff, lim := q.effective(queue), q.limiter(queue, false)
 	q.mu.Unlock()
 	if inProcess {
 		return nil, fmt.Errorf("%w: %q", ErrHasExecutor, queue)
 	}
 
 	deadline := q.opts.Clock.Now().Add(wait)
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		// Subscribe before looking, so that a submit in between is not missed.
-		changed := q.readySignal(queue)
-		now := q.opts.Clock.Now()
-		var next time.Time
-		took, rateWait := lim.Take(now, maxJobs)
-		if took > 0 {
-			res, err := q.b.Claim(ctx, backend.ClaimRequest{Queue: queue, Max: took, Visibility: visibility, MaxRunning: eff.MaxLeases})
-			q.noteFailure(err)
-			if err != nil {
-				lim.Refund(took)
-				return nil, err
-			}
-			lim.Refund(took - len(res.Jobs))
-			if len(res.Jobs) > 0 {
-				return res.Jobs, nil
-			}
-			next = res.NextRunAt
+		changed, done := q.readySignal(queue)
+		jobs, next, rateWait, err := q.leaseOnce(ctx, queue, maxJobs, visibility, eff.MaxLeases, lim)
+		if err != nil || len(jobs) > 0 {
+			done()
+			return jobs, err
 		}
+		now := q.opts.Clock.Now()
 		left := deadline.Sub(now)
 		if left <= 0 {
+			done()
 			return []*Job{}, nil
 		}
-		sleep := left
-		if took == 0 {
-			sleep = min(sleep, rateWait)
-		}
+		sleep := min(left, rateWait)
 		if !next.IsZero() {
 			sleep = min(sleep, max(next.Sub(now), 0))
 		}
 		timer.Reset(sleep)
 		select {
 		case <-ctx.Done():
+			done()
 			return []*Job{}, nil
 		case <-changed:
 		case <-timer.C:
 		}
+		done()
+	}
+}
+
+// leaseOnce tries one claim. rateWait is how long until the rate allows a
+// start when it allowed none (else the maximum wait).
+func (q *Queue) leaseOnce(ctx context.Context, queue string, maxJobs int, visibility time.Duration, maxLeases int, lim *ratelimit.Bucket) (jobs []*Job, next time.Time, rateWait time.Duration, err error) {
+	took, wait := lim.Take(q.opts.Clock.Now(), maxJobs)
+	if took == 0 {
+		return nil, time.Time{}, wait, nil
+	}
+	// The claim must not be abandoned half-way by a caller that goes away:
+	// its outcome would be unknown and its jobs leased to nobody until
+	// their visibility passed. It is short; it completes, and jobs the
+	// caller can no longer receive are given back.
+	res, err := q.b.Claim(context.WithoutCancel(ctx), backend.ClaimRequest{Queue: queue, Max: took, Visibility: visibility, MaxRunning: maxLeases})
+	q.noteFailure(err)
+	if err != nil {
+		lim.Refund(took)
+		return nil, time.Time{}, MaxLeaseWait, err
+	}
+	lim.Refund(took - len(res.Jobs))
+	if len(res.Jobs) > 0 && ctx.Err() != nil {
+		q.giveBack(res.Jobs, "the lease request ended before its answer")
+		return nil, time.Time{}, MaxLeaseWait, ctx.Err()
+	}
+	return res.Jobs, res.NextRunAt, MaxLeaseWait, nil
+}
+
+// giveBack requeues leased jobs nobody received, without charging an attempt.
+func (q *Queue) giveBack(jobs []*Job, reason string) {
+	reqs := make([]backend.Requeue, len(jobs))
+	for i, j := range jobs {
+		reqs[i] = backend.Requeue{Ticket: j.Ticket, Lease: j.Lease, Reason: reason}
+	}
+	_, err := q.b.Requeue(context.Background(), reqs)
+	q.noteFailure(err)
+	if err != nil {
+		q.log.Warn().Err(err).Int("jobs", len(jobs)).Msg("could not give back leased jobs; they return when their lease expires")
 	}
 }
 

@@ -39,11 +39,17 @@ func (q *Queue) effective(name string) QueueOptions {
 }
 
 // limiter returns the start-rate bucket of a queue, shared by its workers
-// and its leases. q.mu must be held.
-func (q *Queue) limiter(name string) *ratelimit.Bucket {
+// and its leases. A queue without a rate gets none unless create is set (a
+// pool keeps its bucket for later rate changes): leases may name any queue,
+// and memory must not grow with the names. A nil bucket limits nothing.
+// q.mu must be held.
+func (q *Queue) limiter(name string, create bool) *ratelimit.Bucket {
 	b, ok := q.limiters[name]
 	if !ok {
 		eff := q.effective(name)
+		if !create && eff.Rate == 0 {
+			return nil
+		}
 		b = ratelimit.New(eff.Rate, eff.burst())
 		q.limiters[name] = b
 	}
@@ -99,7 +105,9 @@ func (q *Queue) UpdateLimits(ctx context.Context, queue string, patch func(*Queu
 	q.mu.Lock()
 	q.overrides[queue] = next
 	eff := q.effective(queue)
-	q.limiter(queue).Set(eff.Rate, eff.burst())
+	if b := q.limiter(queue, false); b != nil {
+		b.Set(eff.Rate, eff.burst())
+	}
 	var pool interface{ SetWorkers(int) }
 	if qs, ok := q.queues[queue]; ok && qs.pool != nil {
 		pool = qs.pool

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ticketq/ticketq/backend"
 	"github.com/ticketq/ticketq/dispatcher"
 	"github.com/ticketq/ticketq/job"
 )
@@ -37,6 +38,10 @@ type Options struct {
 	// SweepBatch is how many jobs one sweeper transaction deletes, so that
 	// purging never holds the committer long. Defaults to 500.
 	SweepBatch int
+
+	// wrap lets this package's tests put a backend in front of the WAL
+	// before anything uses it (to hold or observe calls).
+	wrap func(backend.Backend) backend.Backend
 }
 
 // QueueOptions configure one queue. Zero values take the documented defaults.

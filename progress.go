@@ -79,8 +79,10 @@ func (q *Queue) flushProgressLoop(ctx context.Context) {
 	}
 }
 
-// flushProgress writes every buffered report in one transaction. Reports of
-// runs that no longer hold their job are dropped: they describe nothing.
+// flushProgress writes every buffered report in one transaction. The
+// reports stay buffered until the write is done, so that a settlement
+// racing with the flush still finds the last report to store with it.
+// Reports of runs that no longer hold their job are dropped.
 func (q *Queue) flushProgress(ctx context.Context) {
 	q.progress.mu.Lock()
 	if len(q.progress.pending) == 0 {
@@ -91,13 +93,20 @@ func (q *Queue) flushProgress(ctx context.Context) {
 	for _, p := range q.progress.pending {
 		batch = append(batch, p)
 	}
-	clear(q.progress.pending)
 	q.progress.mu.Unlock()
 	_, err := q.b.SetProgress(ctx, batch)
 	q.noteFailure(err)
 	if err != nil && ctx.Err() == nil {
 		q.log.Warn().Err(err).Int("reports", len(batch)).Msg("progress reports not written")
 	}
+	// Forget what was written, but not a newer report made meanwhile.
+	q.progress.mu.Lock()
+	for _, p := range batch {
+		if cur, ok := q.progress.pending[p.Ticket]; ok && cur == p {
+			delete(q.progress.pending, p.Ticket)
+		}
+	}
+	q.progress.mu.Unlock()
 }
 
 // overlayProgress shows a report that is still waiting for its flush.

@@ -33,7 +33,12 @@ type Queue struct {
 	limitsMu  sync.Mutex // serializes UpdateLimits
 
 	readyMu sync.Mutex
-	readyCh map[string]chan struct{} // closed when a queue changes; lease long-polls wait on it
+	readyCh map[string]*readyWait // lease long-polls waiting for a queue to change
+
+	// bg runs what must go on whenever the queue is open, Run or not:
+	// lease expiry and progress flushing.
+	bgStop context.CancelFunc
+	bg     sync.WaitGroup
 
 	progress progressBuffer
 	runCtx   context.Context
@@ -73,7 +78,7 @@ func Open(dir string, opts Options) (*Queue, error) {
 		queues:    make(map[string]*queueState),
 		overrides: make(map[string]job.QueueOverrides),
 		limiters:  make(map[string]*ratelimit.Bucket),
-		readyCh:   make(map[string]chan struct{}),
+		readyCh:   make(map[string]*readyWait),
 		waiters:   make(map[Ticket][]chan struct{}),
 		fatal:     make(chan error, 1),
 	}
@@ -83,6 +88,9 @@ func Open(dir string, opts Options) (*Queue, error) {
 		return nil, err
 	}
 	q.b = l
+	if opts.wrap != nil {
+		q.b = opts.wrap(l)
+	}
 	rep, err := recovery.Run(context.Background(), q.b, opts.Logger)
 	if err != nil {
 		_ = l.Close()
@@ -93,6 +101,10 @@ func Open(dir string, opts Options) (*Queue, error) {
 		_ = l.Close()
 		return nil, err
 	}
+	var bgCtx context.Context
+	bgCtx, q.bgStop = context.WithCancel(context.Background())
+	q.bg.Go(func() { q.expireLeases(bgCtx) })
+	q.bg.Go(func() { q.flushProgressLoop(bgCtx) })
 	return q, nil
 }
 
@@ -118,6 +130,12 @@ func (q *Queue) Handle(queue string, h Handler, opts QueueOptions) error {
 	}
 	qs := &queueState{opts: opts.withDefaults(q.opts.Queue), handler: h}
 	q.queues[queue] = qs
+	if b, ok := q.limiters[queue]; ok {
+		// A bucket made before this call (by a lease) must follow the
+		// options given now.
+		eff := q.effective(queue)
+		b.Set(eff.Rate, eff.burst())
+	}
 	if q.running && h != nil {
 		q.startPool(queue, qs)
 	}
@@ -191,10 +209,6 @@ func (q *Queue) Run(ctx context.Context) error {
 
 	sweepDone := make(chan struct{})
 	go func() { defer close(sweepDone); q.sweep(ctx) }()
-	expireDone := make(chan struct{})
-	go func() { defer close(expireDone); q.expireLeases(ctx) }()
-	flushDone := make(chan struct{})
-	go func() { defer close(flushDone); q.flushProgressLoop(ctx) }()
 
 	select {
 	case <-ctx.Done():
@@ -205,16 +219,14 @@ func (q *Queue) Run(ctx context.Context) error {
 	q.running = false
 	q.mu.Unlock()
 	<-sweepDone
-	<-expireDone
 	q.pools.Wait()
-	<-flushDone
 	return err
 }
 
 // startPool starts the workers of one queue. q.mu must be held.
 func (q *Queue) startPool(name string, qs *queueState) {
 	po := q.effective(name).pool(q.opts)
-	po.Limiter = q.limiter(name)
+	po.Limiter = q.limiter(name, true)
 	qs.pool = dispatcher.New(name, qs.handler, source{q}, po)
 	q.pools.Add(1)
 	go func() {
@@ -281,26 +293,43 @@ func (q *Queue) onChanges(cs []backend.Change) {
 	}
 }
 
-// readySignal returns a channel that is closed at the next change of queue.
-func (q *Queue) readySignal(queue string) <-chan struct{} {
+// readyWait is the wake-up of the lease long-polls of one queue. It is
+// counted, so that it lives only while someone waits: any client can name
+// any queue, and memory must not grow with the names.
+type readyWait struct {
+	ch chan struct{}
+	n  int
+}
+
+// readySignal returns a channel closed at the next change of queue, and the
+// function to call when no longer waiting on it.
+func (q *Queue) readySignal(queue string) (<-chan struct{}, func()) {
 	q.readyMu.Lock()
 	defer q.readyMu.Unlock()
-	ch, ok := q.readyCh[queue]
+	rw, ok := q.readyCh[queue]
 	if !ok {
-		ch = make(chan struct{})
-		q.readyCh[queue] = ch
+		rw = &readyWait{ch: make(chan struct{})}
+		q.readyCh[queue] = rw
 	}
-	return ch
+	rw.n++
+	return rw.ch, func() {
+		q.readyMu.Lock()
+		defer q.readyMu.Unlock()
+		rw.n--
+		if rw.n == 0 && q.readyCh[queue] == rw {
+			delete(q.readyCh, queue)
+		}
+	}
 }
 
 // signalReady releases everyone waiting for a change of queue.
 func (q *Queue) signalReady(queue string) {
 	q.readyMu.Lock()
-	ch, ok := q.readyCh[queue]
+	rw, ok := q.readyCh[queue]
 	delete(q.readyCh, queue)
 	q.readyMu.Unlock()
 	if ok {
-		close(ch)
+		close(rw.ch)
 	}
 }
 
@@ -328,6 +357,8 @@ func (q *Queue) Close() error {
 			stop()
 			<-done
 		}
+		q.bgStop()
+		q.bg.Wait()
 		// Reports made since the last flush are worth keeping.
 		q.flushProgress(context.Background())
 		q.closeErr = q.b.Close()

@@ -284,6 +284,10 @@ func (p *Pool) execute(base context.Context, j *job.Job) {
 		return
 	}
 	job.WithProgress(j, func(percent int, message string) error {
+		// A canceled run must not report over the job's next run.
+		if errors.Is(context.Cause(ctx), job.ErrJobCanceled) {
+			return fmt.Errorf("%w: ticket %s", job.ErrLeaseCanceled, j.Ticket)
+		}
 		return p.src.ReportProgress(j, percent, message)
 	})
 	result, err := p.call(ctx, j)
