@@ -287,7 +287,12 @@ func (r *run) progressLoop() {
 			continue
 		}
 		last = time.Now()
-		r.sendProgress(r.calls, p)
+		// A send already on its way finishes even if the handler returns
+		// meanwhile: cutting it off would lose the report that the final
+		// flush no longer has (take emptied it).
+		ctx, cancel := context.WithTimeout(r.w.base, r.w.visibility)
+		r.sendProgress(ctx, p)
+		cancel()
 	}
 }
 

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -55,5 +56,53 @@ func TestWorker_Timeout(t *testing.T) {
 	j := tb.waitFinal(t, r.Ticket)
 	if j.State != job.Dead || !strings.Contains(j.LastError, "timed out after 100ms") {
 		t.Fatalf("job = %+v", j)
+	}
+}
+
+// Ensure that the report a handler makes just before returning reaches the
+// job, for every job (a send in flight is not cut off by the return).
+func TestWorker_LastProgressKept(t *testing.T) {
+	tb := setup(t, nil)
+	var tks []job.Ticket
+	for range 30 {
+		tks = append(tks, tb.submit(t, "pull", `1`))
+	}
+	stop := tb.startWorker(t, &client.Worker{Queue: "pull", Concurrency: 4, Handler: func(ctx context.Context, j *job.Job) ([]byte, error) {
+		_ = j.ReportProgress(10, "started")
+		return nil, j.ReportProgress(100, "done")
+	}})
+	defer stop()
+	for _, tk := range tks {
+		if j := tb.waitFinal(t, tk); j.State != job.Succeeded || j.Progress != 100 || j.ProgressMessage != "done" {
+			t.Fatalf("job %s = state %s, progress %d %q", tk, j.State, j.Progress, j.ProgressMessage)
+		}
+	}
+}
+
+// Ensure that Run returns even when a handler ignores the cancel of its
+// context: after Grace and HardStop it abandons the handler.
+func TestWorker_HardStop(t *testing.T) {
+	tb := setup(t, nil)
+	tb.submit(t, "pull", `1`)
+	started, stuck := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(stuck) })
+	// The abandoned handler outlives the test; its logs must not reach t.
+	stop := tb.startWorker(t, &client.Worker{Queue: "pull", Grace: 20 * time.Millisecond, HardStop: 50 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler),
+		Handler: func(ctx context.Context, j *job.Job) ([]byte, error) {
+			close(started)
+			<-stuck // ignores ctx
+			return nil, nil
+		}})
+	<-started
+	returned := make(chan error, 1)
+	go func() { returned <- stop() }()
+	select {
+	case err := <-returned:
+		if err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return although its handler was abandoned")
 	}
 }

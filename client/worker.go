@@ -45,9 +45,10 @@ const (
 // job is canceled on the server, with ErrLeaseLost when the lease expired,
 // and with job.ErrShutdown when Run stops and Grace is over; in the first
 // two cases the result is dropped, because the job is no longer this
-// worker's. A run interrupted by the shutdown is nacked with retry_in 0 so
-// that another worker takes it at once; note that the server counts it as
-// a failed attempt.
+// worker's. A run interrupted by the shutdown is released: queued again at
+// once, without an attempt charged. A handler that ignores the cancel of
+// its context for longer than HardStop is abandoned (Run returns; the job
+// comes back when its lease expires).
 type Worker struct {
 	// Client talks to the server. Required.
 	Client *Client
@@ -67,6 +68,10 @@ type Worker struct {
 	// Grace is how long running handlers may finish once Run's context
 	// ends, before their contexts are canceled. Defaults to 30s.
 	Grace time.Duration
+	// HardStop is how long Run waits, after canceling the handlers at the
+	// end of Grace, for them to return before it abandons them. Defaults
+	// to DefaultHardStop.
+	HardStop time.Duration
 	// Logger receives what the worker does and every error it recovers
 	// from. Defaults to discarding everything.
 	Logger *slog.Logger
@@ -81,6 +86,7 @@ type workerConfig struct {
 	visibility  time.Duration
 	wait        time.Duration
 	grace       time.Duration
+	hardStop    time.Duration
 	log         *slog.Logger
 }
 
@@ -88,7 +94,7 @@ type workerConfig struct {
 func (w *Worker) config() (workerConfig, error) {
 	cfg := workerConfig{
 		c: w.Client, queue: w.Queue, handler: w.Handler, concurrency: w.Concurrency,
-		visibility: w.Visibility, wait: w.Wait, grace: w.Grace, log: w.Logger,
+		visibility: w.Visibility, wait: w.Wait, grace: w.Grace, hardStop: w.HardStop, log: w.Logger,
 	}
 	switch {
 	case cfg.c == nil:
@@ -118,6 +124,9 @@ func (w *Worker) config() (workerConfig, error) {
 	}
 	if cfg.grace == 0 {
 		cfg.grace = DefaultGrace
+	}
+	if cfg.hardStop <= 0 {
+		cfg.hardStop = DefaultHardStop
 	}
 	if cfg.log == nil {
 		cfg.log = slog.New(slog.DiscardHandler)
@@ -157,10 +166,19 @@ func (w *Worker) Run(ctx context.Context) error {
 	case <-grace.C:
 		cfg.log.Warn("grace period over; canceling running jobs", "grace", cfg.grace)
 		stopRuns(job.ErrShutdown)
-		<-done
+		hard := time.NewTimer(cfg.hardStop)
+		defer hard.Stop()
+		select {
+		case <-done:
+		case <-hard.C:
+			cfg.log.Error("handlers ignored the cancel of their context; abandoning them", "hard_stop", cfg.hardStop)
+		}
 	}
 	return err
 }
+
+// DefaultHardStop is the default of Worker.HardStop.
+const DefaultHardStop = 5 * time.Second
 
 // worker is the state of one Run.
 type worker struct {
