@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -161,5 +162,35 @@ func TestQueue_Lease_ExpiresWithoutRun(t *testing.T) {
 	js, err := q.Lease(ctx, "pull", 1, time.Minute, 10*time.Second)
 	if err != nil || len(js) != 1 || js[0].Ticket != r.Ticket || js[0].Attempt != 2 {
 		t.Fatalf("re-lease without Run = %+v, %v", js, err)
+	}
+}
+
+// Ensure that a submit wakes a lease that is already waiting (the poll is
+// 30 s; only the wake-up can end it sooner). The submit is made after the
+// lease's claim found nothing, so the claim cannot be what finds the job.
+func TestQueue_Lease_WakesParkedPoll(t *testing.T) {
+	claimed := make(chan struct{})
+	var once sync.Once
+	q := openQueue(t, Options{wrap: func(b backend.Backend) backend.Backend {
+		return &gatedBackend{Backend: b, afterClaim: func() { once.Do(func() { close(claimed) }) }}
+	}})
+	ctx := context.Background()
+	got := make(chan []*Job, 1)
+	go func() {
+		js, _ := q.Lease(ctx, "pull", 1, time.Minute, 30*time.Second)
+		got <- js
+	}()
+	<-claimed
+	r, err := q.Submit(ctx, "pull", Submission{Payload: []byte(`1`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case js := <-got:
+		if len(js) != 1 || js[0].Ticket != r.Ticket {
+			t.Fatalf("woken lease got %+v", js)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the submit did not wake the waiting lease")
 	}
 }

@@ -327,7 +327,23 @@ func TestQueue_Lease_MaxLeasesUnderLoad(t *testing.T) {
 	if _, err := tb.q.SubmitBatch(tb.ctx, "pull", subs); err != nil {
 		t.Fatal(err)
 	}
-	var out, peak, done atomic.Int64
+	var done, peak atomic.Int64
+	// The server's own count of running jobs is what the cap bounds; a
+	// sampler reads it while the workers lease and ack.
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for done.Load() < jobs {
+			st, err := tb.q.Stats(tb.ctx, "pull")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if n := int64(st.Counts[ticketq.Running]); n > peak.Load() {
+				peak.Store(n)
+			}
+		}
+	}()
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
@@ -339,14 +355,7 @@ func TestQueue_Lease_MaxLeasesUnderLoad(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				n := out.Add(int64(len(js)))
-				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-				}
 				for _, j := range js {
-					// Count the job as returned before the ack commits, so
-					// that a lease granted right after never looks like an
-					// overshoot.
-					out.Add(-1)
 					if _, err := tb.q.Ack(tb.ctx, j.Ticket, j.Lease, nil); err != nil {
 						t.Error(err)
 						return
@@ -357,8 +366,12 @@ func TestQueue_Lease_MaxLeasesUnderLoad(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	<-sampled
 	if peak.Load() > cap {
 		t.Fatalf("%d jobs leased out at once under a cap of %d", peak.Load(), cap)
+	}
+	if peak.Load() < 2 {
+		t.Fatalf("at most %d job leased at once: the load never pressed on the cap", peak.Load())
 	}
 	st, _ := tb.q.Stats(tb.ctx, "pull")
 	if st.Counts[ticketq.Succeeded] != jobs {

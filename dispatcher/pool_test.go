@@ -22,6 +22,8 @@ type fakeSource struct {
 	released map[job.Ticket]bool // Held answers false for these
 	claims   chan struct{}       // gets a value after each Claim
 	progress chan string         // "ticket:percent:message" per report
+	record   bool                // keep the max of every Claim in asks
+	asks     []int
 	maxAsked int
 	claimed  int
 	outcomes chan finished
@@ -46,6 +48,9 @@ func (s *fakeSource) Claim(_ context.Context, _ string, max int) ([]*job.Job, ti
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.maxAsked = maxOf(s.maxAsked, max)
+	if s.record {
+		s.asks = append(s.asks, max)
+	}
 	now := time.Now()
 	var out, keep []*job.Job
 	var next time.Time
@@ -517,9 +522,23 @@ func TestPool_SetWorkers(t *testing.T) {
 	default:
 	}
 	p.SetWorkers(1)
+	src.mu.Lock()
+	src.record = true
+	src.mu.Unlock()
 	close(release)
 	for range 6 {
 		src.await(t)
+	}
+	// With one worker, every claim after the drop asks for one job at most.
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if len(src.asks) == 0 {
+		t.Fatal("no claim after lowering the workers")
+	}
+	for _, n := range src.asks {
+		if n > 1 {
+			t.Fatalf("claims after lowering workers to 1 asked for %v", src.asks)
+		}
 	}
 }
 
