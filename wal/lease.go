@@ -46,39 +46,18 @@ func (l *Log) Extend(ctx context.Context, t job.Ticket, lease string, visibility
 
 // RenewLeases implements backend.Backend.
 func (l *Log) RenewLeases(ctx context.Context, refs []backend.LeaseRef) ([]error, error) {
-	var errs []error
-	err := l.do(ctx, func(w *wtx) error {
-		errs = make([]error, len(refs))
-		for i, r := range refs {
-			j, q, err := w.loadHeld(r.Ticket, r.Lease)
-			if err == nil && !leased(j) {
-				err = fmt.Errorf("%w: ticket %s is not leased", job.ErrLeaseMismatch, r.Ticket)
-			}
-			if err != nil {
-				if isAnswer(err) {
-					errs[i] = err
-					continue
-				}
-				return err
-			}
-			if err := w.unindex(q, j); err != nil {
-				return err
+	return l.eachHeld(ctx, len(refs), func(i int) (job.Ticket, string) { return refs[i].Ticket, refs[i].Lease },
+		func(i int, w *wtx, j *job.Job) error {
+			if !leased(j) {
+				return fmt.Errorf("%w: ticket %s is not leased", job.ErrLeaseMismatch, j.Ticket)
 			}
 			vis := j.LeaseVisibility
 			if vis <= 0 {
 				vis = renewFallback // a lease stored before visibilities were kept
 			}
 			j.LeaseExpiresAt = later(j.LeaseExpiresAt, w.now.Add(vis))
-			if err := w.index(q, j); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return errs, nil
+			return nil
+		})
 }
 
 // renewFallback renews a lease whose visibility is unknown.

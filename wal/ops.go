@@ -252,21 +252,9 @@ func (l *Log) Settle(ctx context.Context, s []backend.Settlement) ([]error, erro
 			return nil, fmt.Errorf("%w: settlement %d carries progress out of range", job.ErrInvalid, i)
 		}
 	}
-	var errs []error
-	err := l.do(ctx, func(w *wtx) error {
-		errs = make([]error, len(s))
-		for i, st := range s {
-			j, q, err := w.loadHeld(st.Ticket, st.Lease)
-			if err != nil {
-				if isAnswer(err) {
-					errs[i] = err
-					continue
-				}
-				return err
-			}
-			if err := w.unindex(q, j); err != nil {
-				return err
-			}
+	return l.eachHeld(ctx, len(s), func(i int) (job.Ticket, string) { return s[i].Ticket, s[i].Lease },
+		func(i int, w *wtx, j *job.Job) error {
+			st := s[i]
 			j.UpdatedAt, j.Lease, j.LeaseExpiresAt, j.LeaseVisibility = w.now, "", time.Time{}, 0
 			if p := st.Progress; p != nil {
 				j.Progress, j.ProgressMessage, j.ProgressAt = p.Percent, p.Message, p.At
@@ -281,25 +269,39 @@ func (l *Log) Settle(ctx context.Context, s []backend.Settlement) ([]error, erro
 				recordError(j, w.now, st.Error)
 				j.State, j.FinishedAt = job.Dead, w.now
 			}
-			if err := w.index(q, j); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return errs, nil
+			return nil
+		})
 }
 
 // Requeue implements backend.Backend.
 func (l *Log) Requeue(ctx context.Context, r []backend.Requeue) ([]error, error) {
+	return l.eachHeld(ctx, len(r), func(i int) (job.Ticket, string) { return r[i].Ticket, r[i].Lease },
+		func(i int, w *wtx, j *job.Job) error {
+			j.Interrupted++
+			recordError(j, w.now, "interrupted: "+r[i].Reason)
+			j.State, j.RunAt, j.UpdatedAt = job.Queued, w.now, w.now
+			j.Lease, j.LeaseExpiresAt, j.LeaseVisibility = "", time.Time{}, 0
+			return nil
+		})
+}
+
+// eachHeld changes, in one transaction, each of n jobs that is still
+// running under the lease ref names. change may refuse a job by returning
+// an answer error (before changing it); answers — not found, a lease that no
+// longer holds the job — go to the job's slot in the result and leave it
+// unchanged, while the others are re-indexed in their new state.
+func (l *Log) eachHeld(ctx context.Context, n int, ref func(i int) (job.Ticket, string), change func(i int, w *wtx, j *job.Job) error) ([]error, error) {
 	var errs []error
 	err := l.do(ctx, func(w *wtx) error {
-		errs = make([]error, len(r))
-		for i, rq := range r {
-			j, q, err := w.loadHeld(rq.Ticket, rq.Lease)
+		errs = make([]error, n)
+		for i := range n {
+			t, lease := ref(i)
+			j, q, err := w.loadHeld(t, lease)
+			var old job.Job
+			if err == nil {
+				old = *j
+				err = change(i, w, j)
+			}
 			if err != nil {
 				if isAnswer(err) {
 					errs[i] = err
@@ -307,12 +309,9 @@ func (l *Log) Requeue(ctx context.Context, r []backend.Requeue) ([]error, error)
 				}
 				return err
 			}
-			if err := w.unindex(q, j); err != nil {
+			if err := w.unindex(q, &old); err != nil {
 				return err
 			}
-			j.Interrupted++
-			recordError(j, w.now, "interrupted: "+rq.Reason)
-			j.State, j.RunAt, j.UpdatedAt, j.Lease, j.LeaseExpiresAt, j.LeaseVisibility = job.Queued, w.now, w.now, "", time.Time{}, 0
 			if err := w.index(q, j); err != nil {
 				return err
 			}
