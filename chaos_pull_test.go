@@ -77,11 +77,22 @@ func TestChaosPull(t *testing.T) {
 
 	var current atomic.Pointer[epoch]
 	ready, stop := make(chan struct{}), make(chan struct{})
+	// Submitters outrun the workers; a bounded backlog keeps the final
+	// drain (and the test) short. This paces the load, it synchronizes nothing.
+	pace := func() {
+		for led.ackCount.Load()-sk.count.Load() > 500 {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}
 	var submitters sync.WaitGroup
 	for i := range 4 {
 		submitters.Go(func() {
 			<-ready
-			submitLoop(i, rand.New(rand.NewPCG(seed, uint64(100+i))), &current, led, stop)
+			submitLoop(i, rand.New(rand.NewPCG(seed, uint64(100+i))), &current, led, stop, pace)
 		})
 	}
 	modes := map[string]int{}

@@ -129,7 +129,7 @@ func TestChaos(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-ready
-			submitLoop(i, rand.New(rand.NewPCG(seed, uint64(i+1))), &current, led, stop)
+			submitLoop(i, rand.New(rand.NewPCG(seed, uint64(i+1))), &current, led, stop, nil)
 		}()
 	}
 
@@ -219,13 +219,17 @@ func TestChaos(t *testing.T) {
 }
 
 // submitLoop submits singles and batches, half of them keyed, until stop.
-func submitLoop(id int, rng *rand.Rand, current *atomic.Pointer[epoch], led *ledger, stop <-chan struct{}) {
+// pace, if set, is called before each submit to hold the load back.
+func submitLoop(id int, rng *rand.Rand, current *atomic.Pointer[epoch], led *ledger, stop <-chan struct{}, pace func()) {
 	client := &http.Client{Timeout: 20 * time.Second}
 	for seq := 0; ; seq++ {
 		select {
 		case <-stop:
 			return
 		default:
+		}
+		if pace != nil {
+			pace()
 		}
 		e := current.Load()
 		n := 1
