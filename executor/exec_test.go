@@ -184,3 +184,11 @@ func TestExec_StartFailure(t *testing.T) {
 		})
 	}
 }
+
+// Ensure that the no-op executor succeeds at once with no result.
+func TestNoop(t *testing.T) {
+	res, err := Noop()(context.Background(), &job.Job{Ticket: 1})
+	if err != nil || res != nil {
+		t.Fatalf("noop = %q, %v", res, err)
+	}
+}

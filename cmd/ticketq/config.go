@@ -25,6 +25,7 @@ type Config struct {
 	Webhook  string
 	S3Bucket string
 	S3       S3Config
+	Noop     bool
 
 	Queue       ticketq.QueueOptions // defaults of every queue
 	Grace       time.Duration
@@ -40,6 +41,7 @@ type Config struct {
 // QueueConfig is one queue's own settings; zero fields fall back to the
 // global ones.
 type QueueConfig struct {
+	Noop     bool
 	Exec     string
 	Webhook  string
 	S3Bucket string
@@ -87,6 +89,7 @@ func (c *Config) settings() []setting {
 		{"data", []string{"TICKETQ_DATA"}, "data directory (created if missing; holds ticketq.db)", (*stringValue)(&c.Data), "DIR"},
 		{"exec", []string{"TICKETQ_EXEC"}, "default executor: run this shell command per job, payload on stdin", (*stringValue)(&c.Exec), "CMD"},
 		{"webhook", []string{"TICKETQ_WEBHOOK"}, "default executor: POST each payload to this URL", (*stringValue)(&c.Webhook), "URL"},
+		{"noop", []string{"TICKETQ_NOOP"}, "default executor: the built-in no-op, for benchmarks (a job succeeds at once)", (*boolValue)(&c.Noop), "BOOL"},
 		{"s3-bucket", []string{"TICKETQ_S3_BUCKET"}, "default executor: upload each payload as an object to this S3 bucket", (*stringValue)(&c.S3Bucket), "BUCKET"},
 		{"s3-endpoint", []string{"TICKETQ_S3_ENDPOINT"}, "S3-compatible endpoint URL of the s3 executor (credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)", (*stringValue)(&c.S3.Endpoint), "URL"},
 		{"s3-region", []string{"TICKETQ_S3_REGION", "AWS_REGION"}, "region of the s3 executor", (*stringValue)(&c.S3.Region), "REGION"},
@@ -155,8 +158,8 @@ func parseServeConfig(args []string, env map[string]string, stderr io.Writer) (*
 }
 
 func (c *Config) validate() error {
-	if executors(c.Exec, c.Webhook, c.S3Bucket) > 1 {
-		return errors.New("more than one of --exec, --webhook and --s3-bucket is set; choose one default executor")
+	if executors(c.Exec, c.Webhook, c.S3Bucket, noopName(c.Noop)) > 1 {
+		return errors.New("more than one of --exec, --webhook, --s3-bucket and --noop is set; choose one default executor")
 	}
 	if err := c.Queue.Validate(); err != nil {
 		return fmt.Errorf("queue defaults: %w", err)
@@ -182,14 +185,22 @@ func (c *Config) validate() error {
 		return errors.New("--retain-succeeded and --retain-dead must be positive, or negative to keep jobs forever")
 	}
 	for name, qc := range c.QueueConfig {
-		if executors(qc.Exec, qc.Webhook, qc.S3Bucket) > 1 {
-			return fmt.Errorf("queue %q has more than one of exec, webhook and s3_bucket; choose one", name)
+		if executors(qc.Exec, qc.Webhook, qc.S3Bucket, noopName(qc.Noop)) > 1 {
+			return fmt.Errorf("queue %q has more than one of exec, webhook, s3_bucket and noop; choose one", name)
 		}
 		if err := qc.Options.Validate(); err != nil {
 			return fmt.Errorf("queue %q: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// noopName stands for the no-op executor in executors' count.
+func noopName(on bool) string {
+	if on {
+		return "noop"
+	}
+	return ""
 }
 
 // executors counts the executors a set of settings names.
@@ -204,7 +215,7 @@ func executors(names ...string) int {
 }
 
 // queueSettings are the per-queue keys, in the order --help lists them.
-var queueSettings = []string{"exec", "webhook", "s3_bucket", "s3_key", "workers", "max_attempts", "timeout", "backoff", "backoff_max", "max_queue", "max_leases", "rate", "burst"}
+var queueSettings = []string{"exec", "webhook", "noop", "s3_bucket", "s3_key", "workers", "max_attempts", "timeout", "backoff", "backoff_max", "max_queue", "max_leases", "rate", "burst"}
 
 // setQueue applies one per-queue setting; where names the source for errors.
 func (c *Config) setQueue(name, key, value, where string) error {
@@ -222,6 +233,8 @@ func (c *Config) setQueue(name, key, value, where string) error {
 		v = (*stringValue)(&qc.Exec)
 	case "webhook":
 		v = (*stringValue)(&qc.Webhook)
+	case "noop":
+		v = (*boolValue)(&qc.Noop)
 	case "s3_bucket":
 		v = (*stringValue)(&qc.S3Bucket)
 	case "s3_key":

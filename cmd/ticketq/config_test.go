@@ -91,6 +91,8 @@ func TestParseServeConfig_Errors(t *testing.T) {
 		{"two executors", []string{"--exec", "true", "--webhook", "http://127.0.0.1:1"}, nil, "choose one"},
 		{"queue two executors", nil, map[string]string{"TICKETQ_QUEUE_A_EXEC": "x", "TICKETQ_QUEUE_A_WEBHOOK": "y"}, `queue "a" has more than one`},
 		{"exec and s3", []string{"--exec", "true", "--s3-bucket", "b"}, nil, "choose one default executor"},
+		{"noop and exec", []string{"--noop", "--exec", "true"}, nil, "choose one default executor"},
+		{"queue noop and webhook", nil, map[string]string{"TICKETQ_QUEUE_A_NOOP": "true", "TICKETQ_QUEUE_A_WEBHOOK": "http://127.0.0.1:1"}, `queue "a" has more than one`},
 		{"bad rate", []string{"--rate", "fast"}, nil, "not a non-negative number"},
 		{"negative queue rate", nil, map[string]string{"TICKETQ_QUEUE_A_RATE": "-2"}, "TICKETQ_QUEUE_A_RATE"},
 		{"bad path style", nil, map[string]string{"TICKETQ_S3_PATH_STYLE": "maybe"}, "not true or false"},
@@ -158,7 +160,7 @@ func TestParseServeConfig_LimitsAndS3(t *testing.T) {
 	if up == nil || up.S3Bucket != "media" || up.S3Key != "in/{ticket}" || up.Options.Rate != 10 || up.Options.Burst != 20 {
 		t.Fatalf("uploads = %+v", up)
 	}
-	h, kind, err := handlerFor(c, "", "", up.S3Bucket, up.S3Key)
+	h, kind, err := handlerFor(c, false, "", "", up.S3Bucket, up.S3Key)
 	if err != nil || h == nil || kind != "s3" {
 		t.Fatalf("handler = %v %q %v", h != nil, kind, err)
 	}
@@ -167,10 +169,10 @@ func TestParseServeConfig_LimitsAndS3(t *testing.T) {
 // Ensure that a bad s3 setting is refused when the server starts, naming it.
 func TestHandlerFor_BadS3(t *testing.T) {
 	c := newConfig()
-	if _, _, err := handlerFor(c, "", "", "Not_A_Bucket!", ""); err == nil || !strings.Contains(err.Error(), "Bucket") {
+	if _, _, err := handlerFor(c, false, "", "", "Not_A_Bucket!", ""); err == nil || !strings.Contains(err.Error(), "Bucket") {
 		t.Fatalf("bad bucket: %v", err)
 	}
-	if _, _, err := handlerFor(c, "", "", "media", "no-placeholder"); err == nil || !strings.Contains(err.Error(), "{ticket}") {
+	if _, _, err := handlerFor(c, false, "", "", "media", "no-placeholder"); err == nil || !strings.Contains(err.Error(), "{ticket}") {
 		t.Fatalf("bad key template: %v", err)
 	}
 }

@@ -126,13 +126,13 @@ func openQueue(c *Config, log zerolog.Logger) (*ticketq.Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	def, defKind, err := handlerFor(c, c.Exec, c.Webhook, c.S3Bucket, "")
+	def, defKind, err := handlerFor(c, c.Noop, c.Exec, c.Webhook, c.S3Bucket, "")
 	if err != nil {
 		_ = q.Close()
 		return nil, err
 	}
 	for name, qc := range c.QueueConfig {
-		h, kind, err := handlerFor(c, qc.Exec, qc.Webhook, qc.S3Bucket, qc.S3Key)
+		h, kind, err := handlerFor(c, qc.Noop, qc.Exec, qc.Webhook, qc.S3Bucket, qc.S3Key)
 		if err != nil {
 			_ = q.Close()
 			return nil, fmt.Errorf("queue %q: %w", name, err)
@@ -158,8 +158,10 @@ func openQueue(c *Config, log zerolog.Logger) (*ticketq.Queue, error) {
 
 // handlerFor builds the executor named by the settings, or nil for a queue
 // whose jobs wait for pull workers. A bad S3 setting fails here, at start.
-func handlerFor(c *Config, execCmd, webhook, bucket, key string) (job.Handler, string, error) {
+func handlerFor(c *Config, noop bool, execCmd, webhook, bucket, key string) (job.Handler, string, error) {
 	switch {
+	case noop:
+		return executor.Noop(), "noop", nil
 	case execCmd != "":
 		return executor.Exec(execCmd, executor.ExecOptions{}), "exec", nil
 	case webhook != "":
