@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ticketq/ticketq/job"
 )
 
 // Ensure that stdout, and only stdout, becomes the result.
