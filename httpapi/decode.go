@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -22,35 +21,36 @@ import (
 // an error instead of a silently ignored option. When required is false an
 // empty body is accepted and leaves v alone. The body was capped by serve.
 func readBody(r *http.Request, v any, required bool) error {
-	if required {
-		if err := checkMediaType(r); err != nil {
-			return err
-		}
+	if !required && r.ContentLength == 0 {
+		return nil // no body where none is needed
 	}
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		return err // *http.MaxBytesError, or the client went away
+	if err := checkMediaType(r); err != nil {
+		return err
 	}
-	if len(b) == 0 && !required {
-		return nil
-	}
-	if !required {
-		if err := checkMediaType(r); err != nil {
-			return err
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
+	// Decode straight from the body: reading it whole first would copy it
+	// twice (once into a slice, once more into the decoder's buffer).
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			return tooLarge
+		case errors.Is(err, io.EOF) && !required:
+			return nil // a body of unknown length that was empty
+		}
 		return jsonError(err)
 	}
-	if rest := strings.TrimLeft(string(b[dec.InputOffset():]), " \t\r\n"); rest != "" {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return tooLarge
+		}
 		return invalidf("invalid_json", "unexpected data after the JSON value at offset %d; send exactly one JSON object", dec.InputOffset())
 	}
 	return nil
 }
 
-// checkMediaType accepts application/json with any parameters (charset).
 func checkMediaType(r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {

@@ -121,7 +121,7 @@ type errorDetail struct {
 // request's logger, so the log line carries the request id.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := classify(err)
-	log := loggerOf(r)
+	log := s.logger(w)
 	switch {
 	case e.status >= 500 && e.code == "internal":
 		log.Error().Err(err).Int("status", e.status).Msg("internal error")
@@ -131,5 +131,5 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	for k, v := range e.header {
 		w.Header().Set(k, v)
 	}
-	writeJSON(w, r, e.status, errorBody{Error: errorDetail{Code: e.code, Message: e.message}})
+	s.writeJSON(w, e.status, errorBody{Error: errorDetail{Code: e.code, Message: e.message}})
 }

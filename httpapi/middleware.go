@@ -1,10 +1,12 @@
 package httpapi
 
 import (
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -13,19 +15,46 @@ import (
 // RequestIDHeader carries the request id in both directions.
 const RequestIDHeader = "X-Request-Id"
 
-// withRequestID gives every request an id: the client's, if it is sane, so
-// that one id follows a request through proxies, or a fresh one. The id is
-// echoed in the answer and attached to the request's logger.
-func (s *Server) withRequestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(RequestIDHeader)
-		if !saneRequestID(id) {
-			id = newRequestID()
+// ServeHTTP is the whole middleware in one function, so that a request
+// costs one recorder and no closures: it gives the request an id (the
+// client's, if it is sane, so that one id follows a request through
+// proxies, or a fresh one) and echoes it, refuses /v1 while the queue is not
+// attached or the server drains, turns a panic into a 500 internal answer,
+// and writes one access-log line at Info.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &recorder{ResponseWriter: w, start: time.Now()}
+	rec.id = r.Header.Get(RequestIDHeader)
+	if !saneRequestID(rec.id) {
+		rec.id = newRequestID()
+	}
+	w.Header().Set(RequestIDHeader, rec.id)
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v) // the documented way to abort a response on purpose
+			}
+			log := s.logger(rec)
+			log.Error().Interface("panic", v).Bytes("stack", debug.Stack()).Msg("handler panicked")
+			// Once the header is out, the status cannot change; the
+			// truncated body tells the client something went wrong.
+			if !rec.wroteHeader {
+				s.writeError(rec, r, errPanic)
+			}
 		}
-		w.Header().Set(RequestIDHeader, id)
-		log := s.log.With().Str("request_id", id).Logger()
-		next.ServeHTTP(w, r.WithContext(log.WithContext(r.Context())))
-	})
+		if e := s.log.Info(); e != nil {
+			e.Str("request_id", rec.id).
+				Str("method", r.Method).
+				Str("path", r.URL.Path).
+				Int("status", rec.statusOr200()).
+				Dur("duration", time.Since(rec.start)).
+				Int64("bytes", rec.bytes).
+				Msg("request")
+		}
+	}()
+	if (r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/")) && !s.admit(rec, r) {
+		return
+	}
+	s.router.ServeHTTP(rec, r)
 }
 
 // saneRequestID accepts 1..128 printable ASCII characters: anything else
@@ -42,62 +71,36 @@ func saneRequestID(id string) bool {
 	return true
 }
 
-// newRequestID returns 16 random hex characters.
+// newRequestID returns 16 random hex characters. Ids must be unique in the
+// logs, not secret, so the fast generator does.
 func newRequestID() string {
 	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	binary.BigEndian.PutUint64(b[:], rand.Uint64())
 	return hex.EncodeToString(b[:])
 }
 
-// loggerOf returns the request's logger, which carries its id.
-func loggerOf(r *http.Request) *zerolog.Logger { return zerolog.Ctx(r.Context()) }
-
-// logRequests writes one Info line per request once it is answered.
-func (s *Server) logRequests(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &recorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		loggerOf(r).Info().
-			Str("method", r.Method).
-			Str("path", r.URL.Path).
-			Int("status", rec.statusOr200()).
-			Dur("duration", time.Since(start)).
-			Int64("bytes", rec.bytes).
-			Msg("request")
-	})
-}
-
-// recoverPanics turns a panicking handler into a 500 internal answer and an
-// Error log with the stack, instead of a dropped connection.
-func (s *Server) recoverPanics(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec, ok := w.(*recorder)
-		if !ok {
-			rec = &recorder{ResponseWriter: w}
+// logger returns the request's logger, which carries its id. It is built
+// only when something is logged: most requests log nothing but the access
+// line.
+func (s *Server) logger(w http.ResponseWriter) zerolog.Logger {
+	for {
+		switch v := w.(type) {
+		case *recorder:
+			return s.log.With().Str("request_id", v.id).Logger()
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return s.log
 		}
-		defer func() {
-			v := recover()
-			if v == nil {
-				return
-			}
-			if v == http.ErrAbortHandler {
-				panic(v) // the documented way to abort a response on purpose
-			}
-			loggerOf(r).Error().Interface("panic", v).Bytes("stack", debug.Stack()).Msg("handler panicked")
-			// Once the header is out, the status cannot change; the
-			// truncated body tells the client something went wrong.
-			if !rec.wroteHeader {
-				s.writeError(rec, r, errPanic)
-			}
-		}()
-		next.ServeHTTP(rec, r)
-	})
+	}
 }
 
-// recorder remembers the status and size of an answer.
+// recorder remembers the status and size of an answer, and the request's
+// id and start.
 type recorder struct {
 	http.ResponseWriter
+	id          string
+	start       time.Time
 	status      int
 	wroteHeader bool
 	bytes       int64

@@ -17,25 +17,27 @@ func (s *Server) routes() *mux.Router {
 	// non-canonical one with a 301, which many clients follow as a GET.
 	r.SkipClean(true)
 
+	// Ordered by traffic: mux tries routes in order, a regexp each, so the
+	// submit and pull-worker routes come first.
+	r.Handle("/v1/queues/{queue}/jobs", s.v1(s.submit)).Methods(http.MethodPost)
+	r.Handle("/v1/queues/{queue}/leases", s.v1(s.lease)).Methods(http.MethodPost)
+	r.Handle("/v1/jobs/{ticket}/ack", s.v1(s.ack)).Methods(http.MethodPost)
+	r.Handle("/v1/jobs/{ticket}/extend", s.v1(s.extend)).Methods(http.MethodPost)
+	r.Handle("/v1/jobs/{ticket}/nack", s.v1(s.nack)).Methods(http.MethodPost)
+	r.Handle("/v1/jobs/{ticket}/progress", s.v1(s.progress)).Methods(http.MethodPost)
+	r.Handle("/v1/jobs/{ticket}/release", s.v1(s.release)).Methods(http.MethodPost)
+	r.Handle("/v1/jobs/{ticket}", s.v1(s.getJob)).Methods(http.MethodGet)
 	r.Handle("/healthz", s.serve(s.healthz)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", s.serve(s.readyz)).Methods(http.MethodGet, http.MethodHead)
 
 	r.Handle("/v1/queues", s.v1(s.listQueues)).Methods(http.MethodGet)
 	r.Handle("/v1/queues/{queue}", s.v1(s.queueStats)).Methods(http.MethodGet)
 	r.Handle("/v1/queues/{queue}", s.v1(s.patchQueue)).Methods(http.MethodPatch)
-	r.Handle("/v1/queues/{queue}/leases", s.v1(s.lease)).Methods(http.MethodPost)
-	r.Handle("/v1/queues/{queue}/jobs", s.v1(s.submit)).Methods(http.MethodPost)
 	r.Handle("/v1/queues/{queue}/jobs", s.v1(s.listJobs)).Methods(http.MethodGet)
 	r.Handle("/v1/queues/{queue}/pause", s.v1(s.pause)).Methods(http.MethodPost)
 	r.Handle("/v1/queues/{queue}/resume", s.v1(s.resume)).Methods(http.MethodPost)
-	r.Handle("/v1/jobs/{ticket}", s.v1(s.getJob)).Methods(http.MethodGet)
 	r.Handle("/v1/jobs/{ticket}", s.v1(s.cancel)).Methods(http.MethodDelete)
 	r.Handle("/v1/jobs/{ticket}/retry", s.v1(s.retry)).Methods(http.MethodPost)
-	r.Handle("/v1/jobs/{ticket}/ack", s.v1(s.ack)).Methods(http.MethodPost)
-	r.Handle("/v1/jobs/{ticket}/nack", s.v1(s.nack)).Methods(http.MethodPost)
-	r.Handle("/v1/jobs/{ticket}/extend", s.v1(s.extend)).Methods(http.MethodPost)
-	r.Handle("/v1/jobs/{ticket}/release", s.v1(s.release)).Methods(http.MethodPost)
-	r.Handle("/v1/jobs/{ticket}/progress", s.v1(s.progress)).Methods(http.MethodPost)
 
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		s.writeError(w, req, errRouteNotFound)
@@ -72,7 +74,7 @@ func (s *Server) serve(h func(r *http.Request) (reply, error)) http.Handler {
 		if rep.status == 0 {
 			rep.status = http.StatusOK
 		}
-		writeJSON(w, r, rep.status, rep.body)
+		s.writeJSON(w, rep.status, rep.body)
 	})
 }
 
@@ -89,22 +91,18 @@ func (s *Server) v1(h func(q Queue, r *http.Request) (reply, error)) http.Handle
 	})
 }
 
-// gate answers every /v1 request with 503 while the queue is not attached
-// or the server is draining, whether or not the route exists.
-func (s *Server) gate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/") {
-			switch {
-			case s.draining.Load():
-				s.writeError(w, r, errShuttingDown)
-				return
-			case s.attached() == nil:
-				s.writeError(w, r, errNotReady)
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
+// admit answers a /v1 request with 503 while the queue is not attached or
+// the server drains, and reports whether the request may go on.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) bool {
+	switch {
+	case s.draining.Load():
+		s.writeError(w, r, errShuttingDown)
+		return false
+	case s.attached() == nil:
+		s.writeError(w, r, errNotReady)
+		return false
+	}
+	return true
 }
 
 // methodNotAllowed answers a known path with the wrong method, listing in
@@ -128,11 +126,19 @@ func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeJSON writes one JSON answer.
-func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	b, err := json.Marshal(v)
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	var b []byte
+	var err error
+	if a, ok := v.(jsonAppender); ok {
+		// The hot answers (receipts) skip reflection.
+		b = a.appendJSON(make([]byte, 0, 128))
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		// Only a bug in a view can get here; the client still gets JSON.
-		loggerOf(r).Error().Err(err).Msg("encode answer")
+		log := s.logger(w)
+		log.Error().Err(err).Msg("encode answer")
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":{"code":"internal","message":"the answer could not be encoded"}}`)
 	}

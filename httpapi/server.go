@@ -82,10 +82,9 @@ func (o Options) withDefaults() Options {
 // safe for concurrent use; SetQueue and Drain may be called from any
 // goroutine while it serves.
 type Server struct {
-	opts    Options
-	log     zerolog.Logger
-	router  *mux.Router
-	handler http.Handler // router wrapped in the middleware
+	opts   Options
+	log    zerolog.Logger
+	router *mux.Router
 
 	// queue is nil until SetQueue: the process may listen while recovery
 	// still runs, and answer 503 until it is done.
@@ -108,7 +107,6 @@ func New(q Queue, opts Options) *Server {
 	s.drained, s.cancelWait = context.WithCancel(context.Background())
 	s.SetQueue(q)
 	s.router = s.routes()
-	s.handler = s.withRequestID(s.logRequests(s.recoverPanics(s.gate(s.router))))
 	return s
 }
 
@@ -130,11 +128,6 @@ func (s *Server) SetQueue(q Queue) {
 func (s *Server) Drain() {
 	s.draining.Store(true)
 	s.cancelWait()
-}
-
-// ServeHTTP serves one request.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.handler.ServeHTTP(w, r)
 }
 
 // attached returns the queue, or nil before SetQueue.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/ticketq/ticketq"
@@ -18,6 +19,52 @@ type receiptView struct {
 	Queue     string `json:"queue"`
 	State     string `json:"state"`
 	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+// jsonAppender is a view that encodes itself without reflection: the
+// answers to submits are the hot path of the API.
+type jsonAppender interface {
+	appendJSON(b []byte) []byte
+}
+
+func (v receiptView) appendJSON(b []byte) []byte {
+	b = append(b, `{"ticket":"`...)
+	b = append(b, v.Ticket...)
+	b = append(b, `","queue":`...)
+	b = strconv.AppendQuote(b, v.Queue) // queue names are plain ASCII
+	b = append(b, `,"state":"`...)
+	b = append(b, v.State...)
+	b = append(b, '"')
+	if v.Duplicate {
+		b = append(b, `,"duplicate":true`...)
+	}
+	return append(b, '}')
+}
+
+func (v batchView) appendJSON(b []byte) []byte {
+	b = append(b, `{"tickets":[`...)
+	for i, t := range v.Tickets {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, t...)
+		b = append(b, '"')
+	}
+	b = append(b, `],"jobs":[`...)
+	for i, j := range v.Jobs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"ticket":"`...)
+		b = append(b, j.Ticket...)
+		b = append(b, `","state":"`...)
+		b = append(b, j.State...)
+		b = append(b, `","duplicate":`...)
+		b = strconv.AppendBool(b, j.Duplicate)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
 }
 
 // batchView answers a batch submit.

@@ -206,6 +206,7 @@ type wtx struct {
 	cache    map[string]*queueTx
 	changes  []backend.Change
 	current  *op
+	arena    []byte // see bytes
 }
 
 func newWtx(l *Log, tx *bolt.Tx) (*wtx, error) {

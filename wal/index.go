@@ -31,8 +31,10 @@ var (
 // stateBucket names the per-queue index of jobs in one state, keyed by ticket.
 func stateBucket(s job.State) []byte { return []byte{'s', byte('0' + s)} }
 
-func ticketKey(t job.Ticket) []byte {
-	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(t))
+func ticketKey(t job.Ticket) []byte { return appendTicketKey(make([]byte, 0, 8), t) }
+
+func appendTicketKey(dst []byte, t job.Ticket) []byte {
+	return binary.BigEndian.AppendUint64(dst, uint64(t))
 }
 
 func keyTicket(k []byte) job.Ticket { return job.Ticket(binary.BigEndian.Uint64(k)) }
@@ -45,8 +47,9 @@ func fromSortableTime(u uint64) time.Time { return intToTime(int64(u ^ (1 << 63)
 
 // readyKey orders a queue's queued jobs by priority (higher first), then
 // run-at, then ticket: priority byte | run-at (8) | ticket (8).
-func readyKey(j *job.Job) []byte {
-	k := make([]byte, 0, 17)
+func readyKey(j *job.Job) []byte { return appendReadyKey(make([]byte, 0, 17), j) }
+
+func appendReadyKey(k []byte, j *job.Job) []byte {
 	k = append(k, priorityByte(j.Priority))
 	k = binary.BigEndian.AppendUint64(k, sortableTime(j.RunAt))
 	return binary.BigEndian.AppendUint64(k, uint64(j.Ticket))
@@ -56,8 +59,9 @@ func priorityByte(p int) byte { return byte(job.MaxPriority - p) }
 
 // finishedKey orders finished jobs by state, then finish time, then ticket,
 // so that "dead jobs finished before T" is one range scan.
-func finishedKey(j *job.Job) []byte {
-	k := make([]byte, 0, 17)
+func finishedKey(j *job.Job) []byte { return appendFinishedKey(make([]byte, 0, 17), j) }
+
+func appendFinishedKey(k []byte, j *job.Job) []byte {
 	k = append(k, byte(j.State))
 	k = binary.BigEndian.AppendUint64(k, sortableTime(j.FinishedAt))
 	return binary.BigEndian.AppendUint64(k, uint64(j.Ticket))
@@ -65,8 +69,9 @@ func finishedKey(j *job.Job) []byte {
 
 // leaseKey orders pull leases by deadline, then ticket, so that "leases
 // past their deadline" is one range scan.
-func leaseKey(j *job.Job) []byte {
-	k := make([]byte, 0, 16)
+func leaseKey(j *job.Job) []byte { return appendLeaseKey(make([]byte, 0, 16), j) }
+
+func appendLeaseKey(k []byte, j *job.Job) []byte {
 	k = binary.BigEndian.AppendUint64(k, sortableTime(j.LeaseExpiresAt))
 	return binary.BigEndian.AppendUint64(k, uint64(j.Ticket))
 }
@@ -246,20 +251,20 @@ func createQueue(root *bolt.Bucket, name string) (*queueTx, error) {
 
 // unindex removes every index entry of j as it is now (before a transition).
 func (w *wtx) unindex(q *queueTx, j *job.Job) error {
-	if err := q.states[j.State].Delete(ticketKey(j.Ticket)); err != nil {
+	if err := q.states[j.State].Delete(appendTicketKey(w.bytes(8), j.Ticket)); err != nil {
 		return fmt.Errorf("unindex %s: %w", j.Ticket, err)
 	}
 	switch {
 	case j.State == job.Queued:
-		if err := q.ready.Delete(readyKey(j)); err != nil {
+		if err := q.ready.Delete(appendReadyKey(w.bytes(17), j)); err != nil {
 			return fmt.Errorf("unindex ready %s: %w", j.Ticket, err)
 		}
 	case j.State.Final():
-		if err := w.finished.Delete(finishedKey(j)); err != nil {
+		if err := w.finished.Delete(appendFinishedKey(w.bytes(17), j)); err != nil {
 			return fmt.Errorf("unindex finished %s: %w", j.Ticket, err)
 		}
 	case leased(j):
-		if err := w.leases.Delete(leaseKey(j)); err != nil {
+		if err := w.leases.Delete(appendLeaseKey(w.bytes(16), j)); err != nil {
 			return fmt.Errorf("unindex lease %s: %w", j.Ticket, err)
 		}
 	}
@@ -270,20 +275,20 @@ func (w *wtx) unindex(q *queueTx, j *job.Job) error {
 
 // index adds the index entries of j in its new state and stores the record.
 func (w *wtx) index(q *queueTx, j *job.Job) error {
-	if err := q.states[j.State].Put(ticketKey(j.Ticket), nil); err != nil {
+	if err := q.states[j.State].Put(appendTicketKey(w.bytes(8), j.Ticket), nil); err != nil {
 		return fmt.Errorf("index %s: %w", j.Ticket, err)
 	}
 	switch {
 	case j.State == job.Queued:
-		if err := q.ready.Put(readyKey(j), nil); err != nil {
+		if err := q.ready.Put(appendReadyKey(w.bytes(17), j), nil); err != nil {
 			return fmt.Errorf("index ready %s: %w", j.Ticket, err)
 		}
 	case j.State.Final():
-		if err := w.finished.Put(finishedKey(j), nil); err != nil {
+		if err := w.finished.Put(appendFinishedKey(w.bytes(17), j), nil); err != nil {
 			return fmt.Errorf("index finished %s: %w", j.Ticket, err)
 		}
 	case leased(j):
-		if err := w.leases.Put(leaseKey(j), nil); err != nil {
+		if err := w.leases.Put(appendLeaseKey(w.bytes(16), j), nil); err != nil {
 			return fmt.Errorf("index lease %s: %w", j.Ticket, err)
 		}
 	}
@@ -296,11 +301,28 @@ func (w *wtx) index(q *queueTx, j *job.Job) error {
 	return nil
 }
 
+// bytes returns an empty slice with room for n bytes that stays valid until
+// the transaction ends. bbolt keeps the key and value slices of a Put until
+// the commit, so each needs memory of its own; carving them from one chunk
+// per transaction saves an allocation for each of them.
+func (w *wtx) bytes(n int) []byte {
+	if cap(w.arena)-len(w.arena) < n {
+		// Chunks double, so that a lone op costs little and a big batch
+		// few allocations.
+		w.arena = make([]byte, 0, max(n, min(2*cap(w.arena), arenaChunk), 2<<10))
+	}
+	start := len(w.arena)
+	w.arena = w.arena[:start+n]
+	return w.arena[start : start : start+n]
+}
+
+// arenaChunk is the largest chunk bytes carves from.
+const arenaChunk = 64 << 10
+
 // store writes j's record only, for changes that move it in no index.
 func (w *wtx) store(j *job.Job) error {
-	// bbolt keeps the value slice until the commit, so each record gets its own.
-	rec := encodeRecord(make([]byte, 0, 128+len(j.Payload)+len(j.Result)), j)
-	if err := w.jobs.Put(ticketKey(j.Ticket), rec); err != nil {
+	rec := encodeRecord(w.bytes(128+len(j.Payload)+len(j.Result)+len(j.LastError)), j)
+	if err := w.jobs.Put(appendTicketKey(w.bytes(8), j.Ticket), rec); err != nil {
 		return fmt.Errorf("put %s: %w", j.Ticket, err)
 	}
 	return nil

@@ -43,14 +43,19 @@ func (l *Log) Append(ctx context.Context, req backend.AppendRequest) ([]job.Rece
 		// Step: resolve idempotency keys and check capacity before writing
 		// anything, so that a refusal leaves the file untouched.
 		fresh := 0
-		firstOf := map[string]int{}
-		dupOf := make([]int, len(req.Jobs))
+		var firstOf map[string]int // only batches with keys need these
+		var dupOf []int
 		for i := range req.Jobs {
-			dupOf[i] = -1
 			key := req.Jobs[i].IdempotencyKey
 			if key == "" {
 				fresh++
 				continue
+			}
+			if dupOf == nil {
+				firstOf, dupOf = map[string]int{}, make([]int, len(req.Jobs))
+				for k := range dupOf {
+					dupOf[k] = -1
+				}
 			}
 			if q != nil {
 				if v := q.idem.Get([]byte(key)); v != nil {
@@ -90,7 +95,7 @@ func (l *Log) Append(ctx context.Context, req backend.AppendRequest) ([]job.Rece
 			switch {
 			case receipts[i].Ticket != 0:
 				continue
-			case dupOf[i] >= 0:
+			case dupOf != nil && dupOf[i] >= 0:
 				receipts[i] = receipts[dupOf[i]]
 				receipts[i].Duplicate = true
 				continue
@@ -110,7 +115,7 @@ func (l *Log) Append(ctx context.Context, req backend.AppendRequest) ([]job.Rece
 				return err
 			}
 			if j.IdempotencyKey != "" {
-				if err := q.idem.Put([]byte(j.IdempotencyKey), ticketKey(j.Ticket)); err != nil {
+				if err := q.idem.Put(append(w.bytes(len(j.IdempotencyKey)), j.IdempotencyKey...), appendTicketKey(w.bytes(8), j.Ticket)); err != nil {
 					return fmt.Errorf("put idempotency key: %w", err)
 				}
 			}

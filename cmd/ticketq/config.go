@@ -35,6 +35,7 @@ type Config struct {
 	MaxWait     time.Duration
 	LogLevel    string
 	LogFormat   string
+	Pprof       string
 	QueueConfig map[string]*QueueConfig // per-queue settings, by queue name
 }
 
@@ -111,6 +112,7 @@ func (c *Config) settings() []setting {
 		{"max-wait", []string{"TICKETQ_MAX_WAIT"}, "longest ?wait= long-poll a client may ask for", (*durationValue)(&c.MaxWait), "DURATION"},
 		{"log-level", []string{"TICKETQ_LOG_LEVEL"}, "debug, info, warn or error", (*stringValue)(&c.LogLevel), "LEVEL"},
 		{"log-format", []string{"TICKETQ_LOG_FORMAT"}, "json, console, or auto (console on a terminal)", (*stringValue)(&c.LogFormat), "FORMAT"},
+		{"pprof", []string{"TICKETQ_PPROF"}, "serve Go's profiler (net/http/pprof) on this address, apart from the API; empty = off", (*stringValue)(&c.Pprof), "HOST:PORT"},
 	}
 }
 

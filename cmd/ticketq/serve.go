@@ -8,6 +8,7 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"syscall"
 	"time"
@@ -47,6 +48,12 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 		ErrorLog:       stdlog.New(zerologWriter{log}, "", 0),
 	}
 	log.Info().Str("addr", ln.Addr().String()).Str("data", c.Data).Msg("listening")
+	if c.Pprof != "" {
+		if err := servePprof(c.Pprof, log); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
 
 	var (
 		g         oklog.Group
@@ -177,6 +184,24 @@ func handlerFor(c *Config, noop bool, execCmd, webhook, bucket, key string) (job
 		return h, "s3", nil
 	}
 	return nil, "none (pull queue: jobs wait for workers)", nil
+}
+
+// servePprof serves the profiler on its own listener, so that it is never
+// reachable through the API's address. It runs until the process ends.
+func servePprof(addr string, log zerolog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen for pprof on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Warn().Str("addr", ln.Addr().String()).Msg("profiler listening (--pprof)")
+	go func() { _ = (&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}).Serve(ln) }()
+	return nil
 }
 
 // zerologWriter routes net/http's own log lines into the JSON log.
