@@ -84,6 +84,12 @@ type Pool struct {
 	mu       sync.Mutex
 	running  map[job.Ticket]*run // the latest run of each ticket
 	inFlight int
+
+	// missed counts cancels that found no run of their ticket. A run
+	// claimed before such a cancel may have been canceled before it
+	// registered; only then is the store asked whether it still holds the
+	// job, which saves a read per run in the common case.
+	missed atomic.Uint64
 }
 
 // run is one execution of a job. A ticket can have two at once (a canceled
@@ -130,6 +136,9 @@ func (p *Pool) Wake() {
 func (p *Pool) Cancel(t job.Ticket) bool {
 	p.mu.Lock()
 	r, ok := p.running[t]
+	if !ok {
+		p.missed.Add(1)
+	}
 	p.mu.Unlock()
 	if ok {
 		r.cancel(job.ErrJobCanceled)
@@ -159,11 +168,11 @@ func (p *Pool) Run(ctx context.Context) error {
 	// change while the pool runs, which a fixed set of workers could not.
 	var wg sync.WaitGroup
 	freed := make(chan struct{}, job.MaxWorkers)
-	p.feed(ctx, func(j *job.Job) {
+	p.feed(ctx, func(j *job.Job, missed uint64) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.execute(runCtx, j)
+			p.execute(runCtx, j, missed)
 			freed <- struct{}{}
 		}()
 	}, freed)
@@ -193,7 +202,7 @@ func (p *Pool) Run(ctx context.Context) error {
 // feed claims jobs when workers are free and starts each. Only free
 // workers' worth of jobs is ever claimed, so memory holds at most Workers
 // jobs whatever the backlog.
-func (p *Pool) feed(ctx context.Context, start func(*job.Job), freed <-chan struct{}) {
+func (p *Pool) feed(ctx context.Context, start func(*job.Job, uint64), freed <-chan struct{}) {
 	busy := 0
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -204,12 +213,13 @@ func (p *Pool) feed(ctx context.Context, start func(*job.Job), freed <-chan stru
 			if n == 0 {
 				wait = min(wait, rateWait)
 			} else {
+				missed := p.missed.Load() // before the claim: see execute
 				got, next, err := p.src.Claim(ctx, p.queue, n)
 				p.opts.Limiter.Refund(n - len(got))
 				// Jobs claimed as ctx ended still run: runs outlive ctx, and
 				// dropping them would leave them running on disk until a restart.
 				for _, j := range got {
-					start(j)
+					start(j, missed)
 					busy++
 				}
 				switch {
@@ -248,8 +258,9 @@ func (p *Pool) feed(ctx context.Context, start func(*job.Job), freed <-chan stru
 	}
 }
 
-// execute runs one job and records its outcome.
-func (p *Pool) execute(base context.Context, j *job.Job) {
+// execute runs one job and records its outcome. missed is the count of
+// missed cancels read before the job was claimed.
+func (p *Pool) execute(base context.Context, j *job.Job, missed uint64) {
 	ctx, cancel := context.WithCancelCause(base)
 	defer cancel(nil)
 	timeout := j.Timeout
@@ -276,12 +287,15 @@ func (p *Pool) execute(base context.Context, j *job.Job) {
 	}()
 
 	// A cancel that committed between the claim and the registration above
-	// found no run to cancel; asking the store now catches it.
-	if held, err := p.src.Held(base, j); err != nil || !held {
-		if err != nil {
-			p.log.Error().Stringer("ticket", j.Ticket).Err(err).Msg("checking the claim failed; the job will be replayed")
+	// found no run to cancel, and counted itself as missed. Only then is
+	// the store asked whether this run still holds the job.
+	if p.missed.Load() != missed {
+		if held, err := p.src.Held(base, j); err != nil || !held {
+			if err != nil {
+				p.log.Error().Stringer("ticket", j.Ticket).Err(err).Msg("checking the claim failed; the job will be replayed")
+			}
+			return
 		}
-		return
 	}
 	job.WithProgress(j, func(percent int, message string) error {
 		// A canceled run must not report over the job's next run.

@@ -17,16 +17,18 @@ import (
 
 // fakeSource hands out jobs from memory and records outcomes on a channel.
 type fakeSource struct {
-	mu       sync.Mutex
-	ready    []*job.Job
-	released map[job.Ticket]bool // Held answers false for these
-	claims   chan struct{}       // gets a value after each Claim
-	progress chan string         // "ticket:percent:message" per report
-	record   bool                // keep the max of every Claim in asks
-	asks     []int
-	maxAsked int
-	claimed  int
-	outcomes chan finished
+	mu         sync.Mutex
+	ready      []*job.Job
+	released   map[job.Ticket]bool // Held answers false for these
+	claims     chan struct{}       // gets a value after each Claim
+	progress   chan string         // "ticket:percent:message" per report
+	record     bool                // keep the max of every Claim in asks
+	asks       []int
+	heldCalls  atomic.Int32
+	afterClaim func() // runs after a claim that returned jobs, as if a cancel came right then
+	maxAsked   int
+	claimed    int
+	outcomes   chan finished
 }
 
 type finished struct {
@@ -71,6 +73,9 @@ func (s *fakeSource) Claim(_ context.Context, _ string, max int) ([]*job.Job, ti
 	s.ready = keep
 	s.claimed += len(out)
 	s.claims <- struct{}{}
+	if len(out) > 0 && s.afterClaim != nil {
+		s.afterClaim()
+	}
 	return out, next, nil
 }
 
@@ -80,6 +85,7 @@ func (s *fakeSource) ReportProgress(j *job.Job, percent int, message string) err
 }
 
 func (s *fakeSource) Held(_ context.Context, j *job.Job) (bool, error) {
+	s.heldCalls.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return !s.released[j.Ticket], nil
@@ -402,8 +408,8 @@ func TestPool_Wake(t *testing.T) {
 }
 
 // Ensure that a run whose claim was canceled before the run registered (the
-// store no longer says it holds the job) never calls the handler and
-// records nothing.
+// cancel found no run, and the store no longer says it holds the job) never
+// calls the handler and records nothing.
 func TestPool_NotHeld(t *testing.T) {
 	src := newFakeSource(newJob(1), newJob(2))
 	src.released[1] = true
@@ -412,9 +418,34 @@ func TestPool_NotHeld(t *testing.T) {
 		calls.Add(1)
 		return nil, nil
 	}, src, Options{Workers: 1, Poll: time.Hour})
+	// The cancel of job 1 commits right after its claim, before the run
+	// registers: it finds no run to cancel.
+	var once sync.Once
+	src.afterClaim = func() { once.Do(func() { p.Cancel(1) }) }
 	start(t, p)
 	if f := src.await(t); f.ticket != 2 || calls.Load() != 1 {
 		t.Fatalf("outcome %+v after %d calls; job 1 must not run", f, calls.Load())
+	}
+}
+
+// Ensure that without a missed cancel the store is not asked (a read per
+// run saved), and that it is asked after one.
+func TestPool_HeldOnlyAfterMissedCancel(t *testing.T) {
+	src := newFakeSource(newJob(1))
+	p := New("q", func(ctx context.Context, j *job.Job) ([]byte, error) { return nil, nil }, src, Options{Workers: 1, Poll: time.Hour})
+	start(t, p)
+	src.await(t)
+	if n := src.heldCalls.Load(); n != 0 {
+		t.Fatalf("Held asked %d times with no cancel at all", n)
+	}
+	src.mu.Lock()
+	src.afterClaim = func() { p.Cancel(99) } // a cancel that misses, after the claim
+	src.mu.Unlock()
+	src.add(newJob(2))
+	p.Wake()
+	src.await(t)
+	if n := src.heldCalls.Load(); n != 1 {
+		t.Fatalf("Held asked %d times after a missed cancel, want 1", n)
 	}
 }
 
