@@ -33,7 +33,7 @@ Usage:
   ticketq submit [flags] [PAYLOAD|-]    submit a job to a running server; prints its ticket
   ticketq status [flags] TICKET         print a job's status
   ticketq work --queue Q --exec CMD     run a pull queue's jobs on this machine
-  ticketq bench [flags]                 load-test a running server (submit throughput, ack latency)
+  ticketq bench [flags]                 load-test a server: submit, batch, e2e, recovery (--spawn, --baseline)
   ticketq version                       print the version
 
 Run 'ticketq COMMAND --help' for a command's flags.
@@ -55,6 +55,8 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 		return status(ctx, args[1:], env, stdout, stderr)
 	case "bench":
 		return bench(ctx, args[1:], env, stdout, stderr)
+	case "bench-target": // hidden: the --baseline ceiling
+		return benchTarget(ctx, args[1:], stderr)
 	case "work":
 		return work(ctx, args[1:], env, stderr)
 	case "version", "--version":
@@ -89,6 +91,20 @@ func newLogger(level, format string, w io.Writer) zerolog.Logger {
 	if format == "console" || (format == "auto" && isTerminal(w)) {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
+	return leveled(level, w)
+}
+
+// newServerLogger is newLogger with JSON lines buffered (see bufferedLog);
+// close flushes them.
+func newServerLogger(level, format string, w io.Writer) (zerolog.Logger, func()) {
+	if format == "console" || (format == "auto" && isTerminal(w)) {
+		return newLogger(level, format, w), func() {}
+	}
+	b := newBufferedLog(w)
+	return leveled(level, b), func() { _ = b.Close() }
+}
+
+func leveled(level string, w io.Writer) zerolog.Logger {
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil {
 		lvl = zerolog.InfoLevel

@@ -30,7 +30,8 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 	if err != nil {
 		return err
 	}
-	log := newLogger(c.LogLevel, c.LogFormat, stderr)
+	log, flushLog := newServerLogger(c.LogLevel, c.LogFormat, stderr)
+	defer flushLog()
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
