@@ -375,23 +375,24 @@ func (s source) Claim(ctx context.Context, queue string, max int) ([]*job.Job, t
 	return res.Jobs, res.NextRunAt, err
 }
 
-func (s source) Finish(ctx context.Context, j *job.Job, o dispatcher.Outcome) error {
-	st := backend.Settlement{Ticket: j.Ticket, Lease: j.Lease, Result: o.Result, Error: o.Error, RetryAt: o.RetryAt,
-		Progress: s.q.progress.take(j.Ticket, j.Lease)}
-	switch o.Kind {
-	case dispatcher.Succeeded:
-		st.Outcome = backend.Succeeded
-	case dispatcher.Retry:
-		st.Outcome = backend.Retry
-	default:
-		st.Outcome = backend.Dead
+func (s source) Finish(ctx context.Context, done []dispatcher.Done) ([]error, error) {
+	sts := make([]backend.Settlement, len(done))
+	for i, d := range done {
+		j, o := d.Job, d.Outcome
+		sts[i] = backend.Settlement{Ticket: j.Ticket, Lease: j.Lease, Result: o.Result, Error: o.Error, RetryAt: o.RetryAt,
+			Progress: s.q.progress.take(j.Ticket, j.Lease)}
+		switch o.Kind {
+		case dispatcher.Succeeded:
+			sts[i].Outcome = backend.Succeeded
+		case dispatcher.Retry:
+			sts[i].Outcome = backend.Retry
+		default:
+			sts[i].Outcome = backend.Dead
+		}
 	}
-	errs, err := s.q.b.Settle(ctx, []backend.Settlement{st})
+	errs, err := s.q.b.Settle(ctx, sts)
 	s.q.noteFailure(err)
-	if err != nil {
-		return err
-	}
-	return errs[0]
+	return errs, err
 }
 
 func (s source) ReportProgress(j *job.Job, percent int, message string) error {

@@ -23,8 +23,9 @@ type Source interface {
 	// Claim moves up to max due jobs of queue to running and returns them,
 	// with the time the next not-yet-due job becomes due (zero if none).
 	Claim(ctx context.Context, queue string, max int) (jobs []*job.Job, next time.Time, err error)
-	// Finish records the outcome of one run of j (which carries its lease).
-	Finish(ctx context.Context, j *job.Job, o Outcome) error
+	// Finish records the outcomes of runs, each job carrying its lease, in
+	// one call; the per-item errors follow backend.Backend.Settle's.
+	Finish(ctx context.Context, done []Done) ([]error, error)
 	// Held reports whether the run of j still holds the job (it was not
 	// canceled or retried since the claim). The pool asks once per run, after
 	// registering the run and before calling the handler, which closes the

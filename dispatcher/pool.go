@@ -80,6 +80,7 @@ type Pool struct {
 
 	wake  chan struct{}
 	limit atomic.Int64 // workers: jobs run at once
+	done  *completer
 
 	mu       sync.Mutex
 	running  map[job.Ticket]*run // the latest run of each ticket
@@ -112,6 +113,7 @@ func New(queue string, h job.Handler, src Source, opts Options) *Pool {
 		running: make(map[job.Ticket]*run),
 	}
 	p.limit.Store(int64(opts.Workers))
+	p.done = newCompleter(p)
 	return p
 }
 
@@ -163,6 +165,11 @@ func (p *Pool) Run(ctx context.Context) error {
 	// their contexts hang off a separate root canceled only at the end of Grace.
 	runCtx, stopRuns := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopRuns(job.ErrShutdown)
+	completing := make(chan struct{})
+	go func() { defer close(completing); p.done.run(context.WithoutCancel(ctx)) }()
+	// However the pool stops, the outcomes handed over so far are recorded
+	// before Run returns (the caller closes the store after it).
+	defer func() { close(p.done.quit); <-completing }()
 
 	// One goroutine per running job, at most limit of them: the limit can
 	// change while the pool runs, which a fixed set of workers could not.
@@ -316,18 +323,7 @@ func (p *Pool) execute(base context.Context, j *job.Job, missed uint64) {
 	if err != nil && cause != nil && !errors.Is(err, cause) {
 		err = fmt.Errorf("%w: %w", cause, err)
 	}
-	o := p.decide(j, result, err)
-	// Recording must survive the end of ctx (a timed-out run still needs its
-	// failure written), so it uses base, which ends only at hard shutdown.
-	if err := p.src.Finish(base, j, o); err != nil {
-		// A conflict or a missing job means it was canceled, retried or
-		// (after a cancel) purged meanwhile: there is nothing to record.
-		if errors.Is(err, job.ErrConflict) || errors.Is(err, job.ErrNotFound) {
-			p.log.Debug().Stringer("ticket", j.Ticket).Err(err).Msg("outcome not recorded: job changed meanwhile")
-			return
-		}
-		p.log.Error().Stringer("ticket", j.Ticket).Err(err).Msg("recording outcome failed; the job will be replayed")
-	}
+	p.done.hand(Done{Job: j, Outcome: p.decide(j, result, err)})
 }
 
 // call runs the handler, turning a panic into a failed attempt with the

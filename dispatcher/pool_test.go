@@ -98,9 +98,11 @@ func maxOf(a, b int) int {
 	return b
 }
 
-func (s *fakeSource) Finish(_ context.Context, j *job.Job, o Outcome) error {
-	s.outcomes <- finished{j.Ticket, o}
-	return nil
+func (s *fakeSource) Finish(_ context.Context, done []Done) ([]error, error) {
+	for _, d := range done {
+		s.outcomes <- finished{d.Job.Ticket, d.Outcome}
+	}
+	return make([]error, len(done)), nil
 }
 
 func (s *fakeSource) await(t *testing.T) finished {
