@@ -32,6 +32,7 @@ type benchConfig struct {
 	count       int64
 	payload     int
 	batch       int
+	batchSet    bool // --batch given (e2e submits single jobs unless it is)
 	pull        int
 	drain       time.Duration
 	baseline    bool
@@ -87,7 +88,7 @@ func parseBenchConfig(args []string, env map[string]string, stderr io.Writer) (*
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to submit (0: until --count)")
 	fs.Int64Var(&c.count, "count", 0, "stop after this many acked jobs (recovery: jobs to fill, default 100000)")
 	fs.IntVar(&c.payload, "payload", 200, "payload size in bytes (a JSON string of that total size)")
-	fs.IntVar(&c.batch, "batch", 100, "jobs per request in batch mode")
+	fs.IntVar(&c.batch, "batch", 100, "jobs per request in batch mode (default 100), and in e2e mode when given")
 	fs.IntVar(&c.pull, "pull", 0, "e2e: work a pull queue with client Workers of this total concurrency instead of the no-op executor")
 	fs.DurationVar(&c.drain, "drain", 5*time.Minute, "e2e and recovery: how long to wait for every job to succeed")
 	fs.BoolVar(&c.baseline, "baseline", false, "first measure the HTTP ceiling with the same load against bench-target")
@@ -100,6 +101,7 @@ func parseBenchConfig(args []string, env map[string]string, stderr io.Writer) (*
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	c.batchSet = set["batch"]
 	c.server = *server
 	c.command = strings.TrimSpace("ticketq bench " + shellJoin(args))
 	if c.mode == "recovery" && !set["count"] {
@@ -134,8 +136,8 @@ func (c *benchConfig) validate(rest []string, set map[string]bool) error {
 		return errors.New("--count, --duration and --pull must not be negative, and --drain must be positive")
 	case c.duration == 0 && c.count == 0 && c.mode != "recovery":
 		return errors.New("--duration 0 needs a --count")
-	case set["batch"] && c.mode != "batch":
-		return fmt.Errorf("--batch applies to --mode batch, not %s", c.mode)
+	case set["batch"] && c.mode != "batch" && c.mode != "e2e":
+		return fmt.Errorf("--batch applies to --mode batch and e2e, not %s", c.mode)
 	case c.pull > 0 && c.mode != "e2e":
 		return fmt.Errorf("--pull applies to --mode e2e, not %s", c.mode)
 	case c.mode == "recovery" && !c.spawn:
@@ -156,7 +158,7 @@ func (c *benchConfig) loadSpec(server, label string) loadSpec {
 		label: label, server: server, queue: c.queue, concurrency: c.concurrency,
 		batch: 1, single: true, payload: benchPayload(c.payload), duration: c.duration, count: c.count,
 	}
-	if c.mode == "batch" {
+	if c.mode == "batch" || (c.mode == "e2e" && c.batchSet) {
 		s.batch, s.single = c.batch, false
 	}
 	return s

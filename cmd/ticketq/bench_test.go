@@ -149,6 +149,7 @@ func TestBench_E2E(t *testing.T) {
 		args []string
 	}{
 		{"noop", nil},
+		{"noop batches", []string{"--batch", "25"}},
 		{"pull", []string{"--pull", "4"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

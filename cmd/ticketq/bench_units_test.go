@@ -110,7 +110,7 @@ func TestBench_Usage(t *testing.T) {
 		{[]string{"--mode", "recovery"}, "needs --spawn"},
 		{[]string{"--mode", "recovery", "--spawn", "--baseline"}, "no --baseline"},
 		{[]string{"--pull", "4"}, "--pull applies to --mode e2e"},
-		{[]string{"--batch", "10"}, "--batch applies to --mode batch"},
+		{[]string{"--batch", "10"}, "--batch applies to --mode batch and e2e"},
 		{[]string{"--mode", "batch", "--batch", "20000"}, "--batch 20000"},
 		{[]string{"--spawn", "--server", "http://127.0.0.1:1"}, "exclude each other"},
 		{[]string{"--server-flag=--workers=2"}, "apply to --spawn"},
