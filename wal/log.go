@@ -131,7 +131,35 @@ func Open(dir string, opts Options) (*Log, error) {
 		done:    make(chan struct{}),
 	}
 	go l.loop()
+	go l.trimLoop()
 	return l, nil
+}
+
+// Trimming of the memory map (see trimMapped): checked every trimEvery,
+// done when the mapped file pages exceed trimAbove.
+const (
+	trimEvery = 2 * time.Second
+	trimAbove = 48 << 20
+)
+
+// trimLoop keeps the file pages mapped into the process bounded, so that
+// RSS does not grow with the jobs read since the start.
+func (l *Log) trimLoop() {
+	t := time.NewTicker(trimEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.closing:
+			return
+		case <-t.C:
+		}
+		if n, err := mappedFileBytes(); err != nil || n < trimAbove {
+			continue
+		}
+		if err := l.trimMapped(); err != nil && l.Err() == nil {
+			l.log.Warn().Err(err).Msg("could not trim the database's memory map")
+		}
+	}
 }
 
 // initLayout creates the top-level buckets of a new file and checks the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -307,4 +308,47 @@ func TestLog_OverridesPersist(t *testing.T) {
 	if _, err := decodeQueueMeta(append(bytes.Clone(m.encode()), 0)); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("trailing byte accepted: %v", err)
 	}
+}
+
+// Ensure that trimming the memory map drops the file pages a read mapped
+// into the process, and that reads work afterwards.
+func TestLog_TrimMapped(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the memory map is trimmed on Linux only; elsewhere trimMapped does nothing")
+	}
+	l, _ := mustOpen(t, Options{})
+	ctx := context.Background()
+	subs := make([]job.Submission, 2000)
+	for i := range subs {
+		subs[i] = job.Submission{Payload: bytes.Repeat([]byte("x"), 2000), MaxAttempts: 1}
+	}
+	if _, err := l.Append(ctx, backend.AppendRequest{Queue: "q", Jobs: subs}); err != nil {
+		t.Fatal(err)
+	}
+	read := func() {
+		res, err := l.List(ctx, backend.ListRequest{Queue: "q", Limit: 1000})
+		if err != nil || len(res.Jobs) != 1000 {
+			t.Fatalf("list: %d, %v", len(res.Jobs), err)
+		}
+	}
+	read() // maps the pages of a thousand 2 KB records
+	before, err := mappedFileBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, end, err := findMapping(l.Path())
+	if err != nil || start == 0 || end <= start {
+		t.Fatalf("mapping of %s: %x-%x, %v", l.Path(), start, end, err)
+	}
+	if err := l.trimMapped(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := mappedFileBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after >= before || before-after < 1<<20 {
+		t.Fatalf("mapped file pages %d before the trim, %d after: the trim dropped too little", before, after)
+	}
+	read() // the pages come back on demand
 }
