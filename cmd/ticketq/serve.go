@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 	}
 	log, flushLog := newServerLogger(c.LogLevel, c.LogFormat, stderr)
 	defer flushLog()
+	tuneGC(env)
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -185,6 +187,25 @@ func handlerFor(c *Config, noop bool, execCmd, webhook, bucket, key string) (job
 		return h, "s3", nil
 	}
 	return nil, "none (pull queue: jobs wait for workers)", nil
+}
+
+// Garbage-collector defaults of the server, used unless GOGC or GOMEMLIMIT
+// is set. The live heap is small (tens of MB) and mostly short-lived request
+// and transaction garbage, so collecting four times less often saved about
+// a fifth of the CPU of an end-to-end benchmark; the soft limit makes the
+// collector work harder again before the heap could approach the RSS budget.
+const (
+	serverGCPercent   = 400
+	serverMemoryLimit = 160 << 20
+)
+
+func tuneGC(env map[string]string) {
+	if env["GOGC"] == "" {
+		debug.SetGCPercent(serverGCPercent)
+	}
+	if env["GOMEMLIMIT"] == "" {
+		debug.SetMemoryLimit(serverMemoryLimit)
+	}
 }
 
 // servePprof serves the profiler on its own listener, so that it is never
