@@ -2,7 +2,9 @@ package dispatcher
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,5 +67,54 @@ func TestCompleter_Batches(t *testing.T) {
 	defer src.mu.Unlock()
 	if len(src.sizes) != 2 || src.sizes[0] != 1 || src.sizes[1] != 5 {
 		t.Fatalf("check-off calls of sizes %v, want [1 5]", src.sizes)
+	}
+}
+
+// instantSource hands out jobs from an endless supply and records outcomes
+// without storage, so that the benchmark measures the pool alone.
+type instantSource struct {
+	next     atomic.Uint64
+	finished atomic.Int64
+	want     int64
+	done     chan struct{}
+}
+
+func (s *instantSource) Claim(_ context.Context, _ string, max int) ([]*job.Job, time.Time, error) {
+	out := make([]*job.Job, max)
+	for i := range out {
+		out[i] = &job.Job{Ticket: job.Ticket(s.next.Add(1)), State: job.Running, MaxAttempts: 1}
+	}
+	return out, time.Time{}, nil
+}
+
+func (s *instantSource) Finish(_ context.Context, done []Done) ([]error, error) {
+	if s.finished.Add(int64(len(done))) >= s.want {
+		select {
+		case <-s.done:
+		default:
+			close(s.done)
+		}
+	}
+	return make([]error, len(done)), nil
+}
+
+func (s *instantSource) Held(context.Context, *job.Job) (bool, error) { return true, nil }
+func (s *instantSource) ReportProgress(*job.Job, int, string) error   { return nil }
+
+// BenchmarkPool_HandOff measures the dispatcher's own cost per job: claim
+// hand-off, a goroutine run of a no-op handler, and the batched check-off.
+func BenchmarkPool_HandOff(b *testing.B) {
+	for _, workers := range []int{4, 64, 512} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			src := &instantSource{want: int64(b.N), done: make(chan struct{})}
+			p := New("q", func(context.Context, *job.Job) ([]byte, error) { return nil, nil }, src, Options{Workers: workers, Poll: time.Hour})
+			ctx, cancel := context.WithCancel(context.Background())
+			b.ResetTimer()
+			go func() { _ = p.Run(ctx) }()
+			<-src.done
+			b.StopTimer()
+			cancel()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+		})
 	}
 }

@@ -97,3 +97,26 @@ func normalize(j *job.Job) *job.Job {
 	}
 	return &c
 }
+
+// BenchmarkRecord measures encoding and decoding one job record with a
+// 200-byte payload.
+func BenchmarkRecord(b *testing.B) {
+	j := sampleJob()
+	j.Payload = bytes.Repeat([]byte("x"), 200)
+	enc := encodeRecord(nil, j)
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 512)
+		for range b.N {
+			buf = encodeRecord(buf[:0], j)
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := decodeRecord(enc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
