@@ -33,6 +33,7 @@ type benchConfig struct {
 	payload     int
 	batch       int
 	batchSet    bool // --batch given (e2e submits single jobs unless it is)
+	rate        float64
 	pull        int
 	drain       time.Duration
 	baseline    bool
@@ -88,6 +89,7 @@ func parseBenchConfig(args []string, env map[string]string, stderr io.Writer) (*
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to submit (0: until --count)")
 	fs.Int64Var(&c.count, "count", 0, "stop after this many acked jobs (recovery: jobs to fill, default 100000)")
 	fs.IntVar(&c.payload, "payload", 200, "payload size in bytes (a JSON string of that total size)")
+	fs.Float64Var(&c.rate, "rate", 0, "offer at most this many jobs per second in all (0: as fast as the server answers); e2e at a fixed load")
 	fs.IntVar(&c.batch, "batch", 100, "jobs per request in batch mode (default 100), and in e2e mode when given")
 	fs.IntVar(&c.pull, "pull", 0, "e2e: work a pull queue with client Workers of this total concurrency instead of the no-op executor")
 	fs.DurationVar(&c.drain, "drain", 5*time.Minute, "e2e and recovery: how long to wait for every job to succeed")
@@ -130,6 +132,8 @@ func (c *benchConfig) validate(rest []string, set map[string]bool) error {
 		return fmt.Errorf("--concurrency %d: want at least 1", c.concurrency)
 	case c.payload < 2:
 		return fmt.Errorf("--payload %d: want at least 2 (the quotes of the JSON string)", c.payload)
+	case c.rate < 0:
+		return fmt.Errorf("--rate %v: want 0 (no cap) or more", c.rate)
 	case c.batch < 1 || c.batch > ticketq.MaxBatch:
 		return fmt.Errorf("--batch %d: want 1..%d", c.batch, ticketq.MaxBatch)
 	case c.count < 0 || c.duration < 0 || c.pull < 0 || c.drain <= 0:
@@ -157,6 +161,7 @@ func (c *benchConfig) loadSpec(server, label string) loadSpec {
 	s := loadSpec{
 		label: label, server: server, queue: c.queue, concurrency: c.concurrency,
 		batch: 1, single: true, payload: benchPayload(c.payload), duration: c.duration, count: c.count,
+		rate: c.rate,
 	}
 	if c.mode == "batch" || (c.mode == "e2e" && c.batchSet) {
 		s.batch, s.single = c.batch, false

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ticketq/ticketq/client"
+	"github.com/ticketq/ticketq/internal/ratelimit"
 )
 
 // loadSpec is one run of the load generator: concurrency clients, each
@@ -30,6 +31,9 @@ type loadSpec struct {
 	payload  json.RawMessage
 	duration time.Duration // 0: no limit (count must be set)
 	count    int64         // jobs; 0: no limit
+	// rate caps the jobs offered per second across all clients (0: as
+	// fast as the server answers), for a load of fixed size.
+	rate float64
 	// onAck is told about every acked request: the ordinal of its first
 	// job among all acked jobs, the receipts, and when it was sent. It may
 	// be nil; e2e uses it to pick the jobs it follows to the end.
@@ -148,12 +152,42 @@ func runLoad(ctx context.Context, spec loadSpec, stderr io.Writer) (*loadResult,
 		t := time.AfterFunc(spec.duration, func() { halt("") })
 		defer t.Stop()
 	}
+	// A rate paces the requests with the server's own token bucket; a whole
+	// batch waits for its tokens, so the offered load is jobs per second.
+	var pace *ratelimit.Bucket
+	if spec.rate > 0 {
+		pace = ratelimit.New(spec.rate, max(spec.batch, int(spec.rate/20)))
+	}
+	var paceMu sync.Mutex
+	waitTurn := func(n int) bool {
+		if pace == nil {
+			return true
+		}
+		paceMu.Lock()
+		defer paceMu.Unlock()
+		for got := 0; got < n; {
+			took, wait := pace.Take(time.Now(), n-got)
+			got += took
+			if got < n {
+				select {
+				case <-ctx.Done():
+					return false
+				case <-time.After(max(wait, time.Millisecond)):
+				}
+			}
+		}
+		return !stopped()
+	}
 	var wg sync.WaitGroup
 	for range spec.concurrency {
 		wg.Go(func() {
 			for !stopped() {
 				n := claim(int64(spec.batch))
 				if n == 0 {
+					return
+				}
+				if !waitTurn(int(n)) {
+					claimed.Add(-n)
 					return
 				}
 				sent := time.Now()

@@ -41,6 +41,7 @@ type benchSettings struct {
 	Count        int64   `json:"count"`
 	Queue        string  `json:"queue"`
 	Pull         int     `json:"pull,omitempty"`
+	Rate         float64 `json:"rate,omitempty"` // offered jobs/s; 0: no cap
 	Spawn        bool    `json:"spawn"`
 	Baseline     bool    `json:"baseline"`
 }
@@ -67,12 +68,12 @@ type baselineReport struct {
 func newBenchReport(c *benchConfig) *benchReport {
 	s := benchSettings{
 		Concurrency: c.concurrency, PayloadBytes: c.payload, Batch: 1, DurationS: c.duration.Seconds(),
-		Count: c.count, Queue: c.queue, Pull: c.pull, Spawn: c.spawn, Baseline: c.baseline,
+		Count: c.count, Queue: c.queue, Pull: c.pull, Spawn: c.spawn, Baseline: c.baseline, Rate: c.rate,
 	}
-	switch c.mode {
-	case "batch":
+	switch {
+	case c.mode == "batch" || (c.mode == "e2e" && c.batchSet):
 		s.Batch = c.batch
-	case "recovery":
+	case c.mode == "recovery":
 		s.Batch, s.DurationS, s.Concurrency = int(min(recoveryBatch, c.count)), 0, min(c.concurrency, 8)
 	}
 	return &benchReport{Mode: c.mode, Command: c.command, Settings: s, Server: c.server}
@@ -199,8 +200,11 @@ func settingsLine(mode string, st benchSettings) string {
 			commas(st.Count), st.PayloadBytes, st.Concurrency, commas(int64(st.Batch)), st.Queue)
 	}
 	parts := []string{fmt.Sprintf("concurrency %d", st.Concurrency), fmt.Sprintf("payload %d B", st.PayloadBytes)}
-	if mode == "batch" {
+	if st.Batch > 1 {
 		parts = append(parts, fmt.Sprintf("batch %d", st.Batch))
+	}
+	if st.Rate > 0 {
+		parts = append(parts, fmt.Sprintf("offered %s jobs/s", commas(int64(st.Rate))))
 	}
 	if st.DurationS > 0 {
 		parts = append(parts, fmt.Sprintf("duration %gs", st.DurationS))

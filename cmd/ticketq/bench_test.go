@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // benchBinary is the real ticketq binary, built once by TestMain, that the
@@ -278,5 +279,19 @@ func TestBench_RefusesTmpfs(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
 		t.Fatalf("bench created %v on tmpfs", entries)
+	}
+}
+
+// Ensure that --rate caps the offered load: 600 jobs at 1,000 jobs/s take
+// more than half a second (the bucket starts with a 1/20 s burst).
+func TestBench_Rate(t *testing.T) {
+	url := apiServer(t)
+	start := time.Now()
+	r, _, err := benchJSON(t, "--server", url, "--mode", "batch", "--batch", "20", "--rate", "1000", "--count", "600", "--concurrency", "4")
+	if err != nil || !r.OK || r.Acked != 600 {
+		t.Fatalf("rated run: %v (%+v)", err, r)
+	}
+	if took := time.Since(start); took < 500*time.Millisecond {
+		t.Fatalf("600 jobs at 1,000/s took %s", took)
 	}
 }
