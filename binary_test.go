@@ -60,6 +60,7 @@ type proc struct {
 
 	mu        sync.Mutex
 	log       bytes.Buffer
+	grew      chan struct{} // closed and replaced at each line logged
 	recovered int
 }
 
@@ -91,7 +92,7 @@ func launch(t *testing.T, data string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{t: t, cmd: cmd, ready: make(chan struct{}), exited: make(chan struct{})}
+	p := &proc{t: t, cmd: cmd, ready: make(chan struct{}), exited: make(chan struct{}), grew: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +125,8 @@ func (p *proc) scan(r io.Reader) {
 		p.mu.Lock()
 		p.log.Write(line)
 		p.log.WriteByte('\n')
+		close(p.grew)
+		p.grew = make(chan struct{})
 		p.mu.Unlock()
 		var rec struct {
 			Message   string `json:"message"`
@@ -149,6 +152,28 @@ func (p *proc) logs() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.log.String()
+}
+
+// awaitLog waits until the server has logged a line containing s.
+func (p *proc) awaitLog(s string) {
+	p.t.Helper()
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for {
+		p.mu.Lock()
+		found, grew := strings.Contains(p.log.String(), s), p.grew
+		p.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-grew:
+		case <-p.exited:
+			p.t.Fatalf("server exited before logging %q: %v\n%s", s, p.exit, tail(p.logs(), 3000))
+		case <-deadline.C:
+			p.t.Fatalf("no %q in the log within 30s:\n%s", s, tail(p.logs(), 3000))
+		}
+	}
 }
 
 // kill sends SIGKILL and waits for the process to be gone.

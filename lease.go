@@ -230,7 +230,8 @@ func (q *Queue) expireLeases(ctx context.Context) {
 			n, err := q.b.ExpireLeases(ctx, expiryBatch)
 			q.noteFailure(err)
 			if err != nil {
-				if ctx.Err() == nil && !errors.Is(err, ErrClosed) {
+				// The store logs a full disk once, not once per tick.
+				if ctx.Err() == nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrDiskFull) {
 					q.log.Error().Err(err).Msg("lease expiry failed")
 				}
 				break

@@ -6,11 +6,14 @@ import (
 )
 
 type leaseAnswer struct {
-	Jobs []struct {
-		Ticket  string `json:"ticket"`
-		Lease   string `json:"lease"`
-		Attempt int    `json:"attempt"`
-	} `json:"jobs"`
+	Jobs []leased `json:"jobs"`
+}
+
+// leased is one job of a lease answer.
+type leased struct {
+	Ticket  string `json:"ticket"`
+	Lease   string `json:"lease"`
+	Attempt int    `json:"attempt"`
 }
 
 // Ensure that pull leases are in the WAL: after kill -9 and a restart, a

@@ -2,6 +2,7 @@ package ticketq
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/ticketq/ticketq/backend"
@@ -42,7 +43,7 @@ func (q *Queue) sweepOnce(ctx context.Context) int {
 			n, err := q.b.Purge(ctx, backend.PurgeRequest{State: r.state, Before: now.Add(-r.keep), Limit: q.opts.SweepBatch})
 			q.noteFailure(err)
 			if err != nil {
-				if ctx.Err() == nil {
+				if ctx.Err() == nil && !errors.Is(err, ErrDiskFull) {
 					q.log.Error().Err(err).Stringer("state", r.state).Msg("retention sweep failed")
 				}
 				return total

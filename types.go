@@ -54,6 +54,7 @@ var (
 	ErrClosed         = job.ErrClosed
 	ErrUnknownOutcome = job.ErrUnknownOutcome
 	ErrStoreFailed    = job.ErrStoreFailed
+	ErrDiskFull       = job.ErrDiskFull
 	ErrJobCanceled    = job.ErrJobCanceled
 	ErrTimeout        = job.ErrTimeout
 	ErrShutdown       = job.ErrShutdown

@@ -73,6 +73,7 @@ var codeSentinels = map[string]error{
 	"recovering":             job.ErrClosed,
 	"outcome_unknown":        job.ErrUnknownOutcome,
 	"store_failed":           job.ErrStoreFailed,
+	"disk_full":              job.ErrDiskFull,
 	"body_too_large":         job.ErrInvalid,
 	"unsupported_media_type": job.ErrInvalid,
 }

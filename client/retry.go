@@ -16,14 +16,14 @@ import (
 type retryPolicy uint8
 
 const (
-	// retrySafe repeats network errors, 429 and 503: for calls whose repeat
+	// retrySafe repeats network errors, 429, 503 and 507: for calls whose repeat
 	// cannot do harm (reads, PATCH, keyed submits, and the lease-fenced
 	// Ack, Nack, Extend and Progress).
 	retrySafe retryPolicy = iota
 	// retryUnapplied repeats only failures that prove the server did
 	// nothing: the request was never sent (dial error), or an answer that
 	// is given before anything is stored (503 not_ready or shutting_down,
-	// 429 queue_full). For calls whose repeat could act twice.
+	// 429 queue_full, 507 disk_full). For calls whose repeat could act twice.
 	retryUnapplied
 	// retryProbe repeats network errors only: the probes' 503 is their
 	// answer, not a failure.
@@ -51,9 +51,10 @@ func (p retryPolicy) allows(err error) bool {
 	}
 	switch p {
 	case retrySafe:
-		return e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable
+		return e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable ||
+			e.Status == http.StatusInsufficientStorage
 	case retryUnapplied:
-		return e.Code == "not_ready" || e.Code == "shutting_down" || e.Code == "queue_full"
+		return e.Code == "not_ready" || e.Code == "shutting_down" || e.Code == "queue_full" || e.Code == "disk_full"
 	}
 	return false
 }
@@ -67,9 +68,10 @@ func uncertain(err error) bool {
 	if e.Status < 500 {
 		return false // every refusal of the API changes nothing
 	}
-	// The gate answers these before a request is handled; any other 5xx
-	// (outcome_unknown, store_failed, a proxy's 502) may follow a write.
-	return e.Code != "not_ready" && e.Code != "shutting_down"
+	// The gate answers the first two before a request is handled, and a
+	// full disk rolls its transaction back; any other 5xx (outcome_unknown,
+	// store_failed, a proxy's 502) may follow a write.
+	return e.Code != "not_ready" && e.Code != "shutting_down" && e.Code != "disk_full"
 }
 
 // notSent reports whether a transport error happened before the request

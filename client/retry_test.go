@@ -93,6 +93,22 @@ func TestClient_RetrySubmit(t *testing.T) {
 			t.Fatalf("submit = %v after %d attempts", err, tb.front.count(key))
 		}
 	})
+	t.Run("UnkeyedDiskFull", func(t *testing.T) {
+		// Ensure that an unkeyed submit is repeated after 507 disk_full,
+		// whose transaction was rolled back, and that a disk that stays
+		// full ends in job.ErrDiskFull once the retries are spent.
+		tb := setup(t, nil)
+		tb.front.failFirst(key, 2, http.StatusInsufficientStorage, "disk_full")
+		_, err := tb.c.Submit(ctx, "q", client.Submission{})
+		if err != nil || tb.front.count(key) != 3 || stored(t, tb) != 1 {
+			t.Fatalf("submit = %v after %d attempts", err, tb.front.count(key))
+		}
+		tb.front.failFirst(key, 100, http.StatusInsufficientStorage, "disk_full")
+		_, err = tb.c.Submit(ctx, "q", client.Submission{})
+		if !errors.Is(err, job.ErrDiskFull) || tb.front.count(key) != 3+1+client.DefaultRetries {
+			t.Fatalf("submit on a disk that stays full = %v after %d attempts", err, tb.front.count(key)-3)
+		}
+	})
 	t.Run("KeyedOutcomeUnknown", func(t *testing.T) {
 		// Ensure that a keyed submit is repeated after a 503.
 		tb := setup(t, nil)

@@ -118,3 +118,79 @@ func BenchmarkPool_HandOff(b *testing.B) {
 		})
 	}
 }
+
+// fullSource refuses check-offs as a full disk would: the first refuse
+// calls fail as a whole, the next refuse answer ErrDiskFull per outcome;
+// refuse < 0 refuses forever.
+type fullSource struct {
+	*fakeSource
+	mu     sync.Mutex
+	refuse int
+	calls  int
+}
+
+func (f *fullSource) Finish(ctx context.Context, done []Done) ([]error, error) {
+	f.mu.Lock()
+	f.calls++
+	n := f.calls
+	f.mu.Unlock()
+	switch {
+	case f.refuse < 0 || n <= f.refuse:
+		return nil, fmt.Errorf("%w: test", job.ErrDiskFull)
+	case n <= 2*f.refuse:
+		errs := make([]error, len(done))
+		for i := range errs {
+			errs[i] = fmt.Errorf("%w: test", job.ErrDiskFull)
+		}
+		return errs, nil
+	}
+	return f.fakeSource.Finish(ctx, done)
+}
+
+// Ensure that an outcome the full disk refused is recorded once space
+// returns, instead of being dropped for a replay.
+func TestCompleter_WaitsForSpace(t *testing.T) {
+	src := &fullSource{fakeSource: newFakeSource(newJob(1)), refuse: 2}
+	p := New("q", func(ctx context.Context, j *job.Job) ([]byte, error) { return nil, nil }, src, Options{Workers: 1, Poll: time.Hour})
+	start(t, p)
+	if f := src.await(t); f.ticket != 1 || f.o.Kind != Succeeded {
+		t.Fatalf("recorded %+v", f)
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if src.calls != 5 {
+		t.Fatalf("%d check-off calls, want 2 refused whole, 2 refused per outcome, 1 recorded", src.calls)
+	}
+}
+
+// Ensure that a pool stopping while the disk stays full does not hang: it
+// gives up on the unrecorded outcome after HardStop.
+func TestCompleter_AbandonsWhenStoppingOnFullDisk(t *testing.T) {
+	src := &fullSource{fakeSource: newFakeSource(newJob(1)), refuse: -1}
+	ran := make(chan struct{})
+	p := New("q", func(ctx context.Context, j *job.Job) ([]byte, error) { close(ran); return nil, nil }, src,
+		Options{Workers: 1, Poll: time.Hour, HardStop: 50 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	<-ran
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run hung on a full disk")
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if src.calls < 1 {
+		t.Fatal("the outcome was never tried")
+	}
+	select {
+	case f := <-src.outcomes:
+		t.Fatalf("recorded %+v on a disk that is always full", f)
+	default:
+	}
+}

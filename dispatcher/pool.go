@@ -169,7 +169,14 @@ func (p *Pool) Run(ctx context.Context) error {
 	go func() { defer close(completing); p.done.run(context.WithoutCancel(ctx)) }()
 	// However the pool stops, the outcomes handed over so far are recorded
 	// before Run returns (the caller closes the store after it).
-	defer func() { close(p.done.quit); <-completing }()
+	// A full disk can hold outcomes back; a stopping pool waits for space
+	// up to HardStop, then leaves those jobs to be replayed.
+	defer func() {
+		close(p.done.quit)
+		t := time.AfterFunc(p.opts.HardStop, func() { close(p.done.abandon) })
+		<-completing
+		t.Stop()
+	}()
 
 	// One goroutine per running job, at most limit of them: the limit can
 	// change while the pool runs, which a fixed set of workers could not.
@@ -232,6 +239,10 @@ func (p *Pool) feed(ctx context.Context, start func(*job.Job, uint64), freed <-c
 				switch {
 				case ctx.Err() != nil:
 					return
+				case errors.Is(err, job.ErrDiskFull):
+					// The store logs the full disk once; a claim is a
+					// write, so none can be taken until space is freed.
+					wait = time.Second
 				case err != nil:
 					p.log.Error().Err(err).Msg("claim failed; retrying")
 					wait = time.Second

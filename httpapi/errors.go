@@ -99,6 +99,11 @@ func classify(err error) apiError {
 		e.message += "; the request may or may not have taken effect: retry it with the same idempotency_key, which answers with the original ticket if the first try was stored"
 	case errors.Is(err, job.ErrStoreFailed):
 		e.status, e.code = http.StatusServiceUnavailable, "store_failed"
+	case errors.Is(err, job.ErrDiskFull):
+		// Nothing was written, and nothing will be until an operator
+		// frees space: a slow retry is all a client can do.
+		e.status, e.code = http.StatusInsufficientStorage, "disk_full"
+		e.header = map[string]string{"Retry-After": "5"}
 	}
 	var coded *codedError
 	if errors.As(err, &coded) {

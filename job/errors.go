@@ -55,6 +55,11 @@ var (
 	// writes (fail-stop): after a failed fsync the state on disk is unknown, so
 	// the process must restart and recover from what is really on disk.
 	ErrStoreFailed = errors.New("store failed")
+
+	// ErrDiskFull reports a write refused because the data file's filesystem
+	// has no space left. Nothing was written and the store keeps working:
+	// retry once space is freed. Unlike ErrStoreFailed it needs no restart.
+	ErrDiskFull = errors.New("disk full")
 )
 
 // Causes of a canceled run context; a handler can tell them apart with

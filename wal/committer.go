@@ -117,6 +117,20 @@ func (l *Log) commit(batch []*op) {
 			l.commitSolo(solo)
 			continue
 		}
+		if err != nil && isDiskFull(err) {
+			l.diskFull(err)
+			if len(batch) == 1 {
+				batch[0].done <- l.diskFullError(err)
+				return
+			}
+			// A small op (a check-off) may still fit in the pages that
+			// earlier commits freed, where the whole batch did not: try
+			// each alone, so that what fits is written.
+			for _, o := range batch {
+				l.commitSolo(o)
+			}
+			return
+		}
 		if err != nil {
 			l.fail(err)
 			for _, o := range batch {
@@ -124,6 +138,7 @@ func (l *Log) commit(batch []*op) {
 			}
 			return
 		}
+		l.spaceAgain()
 		l.commits.Add(1)
 		l.opsDone.Add(uint64(len(batch)))
 		if l.notify != nil && len(changes) > 0 {
@@ -143,10 +158,14 @@ func (l *Log) commitSolo(o *op) {
 	switch {
 	case failed == 0:
 		o.done <- err
+	case err != nil && isDiskFull(err):
+		l.diskFull(err)
+		o.done <- l.diskFullError(err)
 	case err != nil:
 		l.fail(err)
 		o.done <- fmt.Errorf("%w: %w: %v", job.ErrUnknownOutcome, job.ErrStoreFailed, err)
 	default:
+		l.spaceAgain()
 		l.commits.Add(1)
 		l.opsDone.Add(1)
 		if l.notify != nil && len(changes) > 0 {

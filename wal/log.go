@@ -66,6 +66,10 @@ type Log struct {
 
 	commits atomic.Uint64
 	opsDone atomic.Uint64
+
+	// full is set while commits are refused for lack of space (diskfull.go).
+	full        atomic.Bool
+	fullCommits atomic.Uint64
 }
 
 var _ backend.Backend = (*Log)(nil)
