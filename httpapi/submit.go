@@ -125,7 +125,7 @@ func (s *Server) submit(q Queue, r *http.Request) (reply, error) {
 	if err := readBody(r, &body, true); err != nil {
 		return reply{}, err
 	}
-	subs, batch, err := body.submissions(time.Now())
+	subs, batch, err := body.submissions(job.SystemClock{}.Now())
 	if err != nil {
 		return reply{}, err
 	}
