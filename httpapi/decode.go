@@ -29,7 +29,7 @@ func readBody(r *http.Request, v any, required bool) error {
 	}
 	// Decode straight from the body: reading it whole first would copy it
 	// twice (once into a slice, once more into the decoder's buffer).
-	dec := json.NewDecoder(r.Body)
+	dec := json.NewDecoder(&utf8Reader{r: r.Body})
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var tooLarge *http.MaxBytesError
@@ -68,9 +68,12 @@ func jsonError(err error) error {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	var tooLarge *http.MaxBytesError
+	var notUTF8 invalidUTF8
 	switch {
 	case errors.As(err, &tooLarge):
 		return err
+	case errors.As(err, &notUTF8):
+		return invalidf("invalid_json", "the body is not valid UTF-8 (at offset %d); JSON must be UTF-8", notUTF8.offset)
 	case errors.Is(err, io.EOF):
 		return invalidf("invalid_json", "the body is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -37,6 +37,10 @@ func TestServer_Errors(t *testing.T) {
 	canceled := tb.submit(t, "q", `{"payload": 2}`)
 	tb.do(t, http.MethodDelete, "/v1/jobs/"+canceled, "").expect(t, http.StatusOK)
 	tb.submit(t, "small", `{"payload": 3}`)
+	succeeded := tb.submit(t, "done", `{"payload": 4}`)
+	leased := tb.do(t, http.MethodPost, "/v1/queues/done/leases", `{}`).expect(t, http.StatusOK)
+	lease := leased["jobs"].([]any)[0].(map[string]any)["lease"].(string)
+	tb.do(t, http.MethodPost, "/v1/jobs/"+succeeded+"/ack", fmt.Sprintf(`{"lease": %q}`, lease)).expect(t, http.StatusOK)
 
 	const submit = "/v1/queues/q/jobs"
 	text := map[string]string{"Content-Type": "text/plain"}
@@ -69,6 +73,29 @@ func TestServer_Errors(t *testing.T) {
 		{name: "BatchMissingPayload", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, {}]}`, status: 400, code: "invalid_request"},
 		{name: "BatchOneBadJob", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, {"payload": 2, "priority": 1000}]}`, status: 400, code: "invalid_request"},
 		{name: "BadQueueName", method: "POST", path: "/v1/queues/bad!name/jobs", body: `{"payload": 1}`, status: 400, code: "invalid_request"},
+		{name: "QueueNameNUL", method: "POST", path: "/v1/queues/a%00b/jobs", body: `{"payload": 1}`, status: 400, code: "invalid_request"},
+		{name: "QueueNameNotUTF8", method: "POST", path: "/v1/queues/a%ff%fe/jobs", body: `{"payload": 1}`, status: 400, code: "invalid_request"},
+		{name: "QueueNameUnicode", method: "POST", path: "/v1/queues/caf%C3%A9/jobs", body: `{"payload": 1}`, status: 400, code: "invalid_request"},
+		{name: "QueueNameDotDot", method: "POST", path: "/v1/queues/%2e%2e/jobs", body: `{"payload": 1}`, status: 400, code: "invalid_request"},
+		{name: "QueueNameEncodedSlash", method: "POST", path: "/v1/queues/a%2Fb/jobs", body: `{"payload": 1}`, status: 404, code: "not_found"},
+		{name: "QueueNameTooLong", method: "POST", path: "/v1/queues/" + strings.Repeat("q", 129) + "/jobs", body: `{"payload": 1}`, status: 400, code: "invalid_request"},
+		{name: "KeyNUL", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": "a\u0000b"}`, status: 400, code: "invalid_request"},
+		{name: "KeyControl", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": "a\nb"}`, status: 400, code: "invalid_request"},
+		{name: "KeyNotUTF8", method: "POST", path: submit, body: "{\"payload\": 1, \"idempotency_key\": \"a\xffb\"}", status: 400, code: "invalid_json"},
+		{name: "KeyLoneSurrogate", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": "a\ud800b"}`, status: 400, code: "invalid_request"},
+		{name: "KeyTooLong", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": "` + strings.Repeat("k", 257) + `"}`, status: 400, code: "invalid_request"},
+		{name: "KeyWrongType", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": 7}`, status: 400, code: "invalid_request"},
+		{name: "PayloadNotUTF8", method: "POST", path: submit, body: "{\"payload\": \"\xc0\xaf\"}", status: 400, code: "invalid_json"},
+		{name: "RunAtFarPast", method: "POST", path: submit, body: `{"payload": 1, "run_at": "1970-01-01T00:00:00Z"}`, status: 400, code: "invalid_request"},
+		{name: "RunAtFarFuture", method: "POST", path: submit, body: `{"payload": 1, "run_at": "2999-01-01T00:00:00Z"}`, status: 400, code: "invalid_request"},
+		{name: "RunAtNotRFC3339", method: "POST", path: submit, body: `{"payload": 1, "run_at": "tomorrow"}`, status: 400, code: "invalid_request"},
+		{name: "DelayOverflow", method: "POST", path: submit, body: `{"payload": 1, "delay": "9999999999999999h"}`, status: 400, code: "invalid_request"},
+		{name: "TimeoutAbsurd", method: "POST", path: submit, body: `{"payload": 1, "timeout": "100000h"}`, status: 400, code: "invalid_request"},
+		{name: "PriorityHuge", method: "POST", path: submit, body: `{"payload": 1, "priority": 1e30}`, status: 400, code: "invalid_request"},
+		{name: "PriorityFraction", method: "POST", path: submit, body: `{"payload": 1, "priority": 1.5}`, status: 400, code: "invalid_request"},
+		{name: "MaxAttemptsTooMany", method: "POST", path: submit, body: `{"payload": 1, "max_attempts": 1001}`, status: 400, code: "invalid_request"},
+		{name: "BatchNotAnArray", method: "POST", path: submit, body: `{"jobs": {"payload": 1}}`, status: 400, code: "invalid_request"},
+		{name: "BatchNullJob", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, null]}`, status: 400, code: "invalid_request"},
 		{name: "UnknownQueryParameter", method: "POST", path: submit + "?wait=1s", body: `{"payload": 1}`, status: 400, code: "unknown_field"},
 		{name: "BodyOnPause", method: "POST", path: "/v1/queues/q/pause", body: `{"paused": true}`, status: 400, code: "unknown_field"},
 		// 400: the URL.
@@ -108,6 +135,8 @@ func TestServer_Errors(t *testing.T) {
 		// 409.
 		{name: "CancelFinal", method: "DELETE", path: "/v1/jobs/" + canceled, status: 409, code: "already_final"},
 		{name: "RetryQueued", method: "POST", path: "/v1/jobs/" + queued + "/retry", status: 409, code: "not_retryable"},
+		{name: "RetrySucceeded", method: "POST", path: "/v1/jobs/" + succeeded + "/retry", status: 409, code: "not_retryable"},
+		{name: "CancelSucceeded", method: "DELETE", path: "/v1/jobs/" + succeeded, status: 409, code: "already_final"},
 		// 413, 415, 429.
 		{name: "BodyTooLarge", method: "POST", path: submit, body: big, status: 413, code: "body_too_large"},
 		{name: "TextBody", method: "POST", path: submit, body: `{"payload": 1}`, header: text, status: 415, code: "unsupported_media_type"},
@@ -162,6 +191,7 @@ func TestServer_Errors_Store(t *testing.T) {
 		{"StoreFailed", fmt.Errorf("%w: commit failed: input/output error", ticketq.ErrStoreFailed), "GET", "/v1/jobs/1", 503, "store_failed", "commit failed"},
 		{"OutcomeUnknown", fmt.Errorf("%w: %w: fsync: input/output error", ticketq.ErrUnknownOutcome, ticketq.ErrStoreFailed), "POST", "/v1/queues/q/jobs", 503, "outcome_unknown", "same idempotency_key"},
 		{"Closed", ticketq.ErrClosed, "DELETE", "/v1/jobs/1", 503, "shutting_down", "closed"},
+		{"DiskFull", fmt.Errorf("%w: no space left for ticketq.db, nothing was written", ticketq.ErrDiskFull), "POST", "/v1/queues/q/jobs", 507, "disk_full", "nothing was written"},
 		{"LeaseMismatch", ticketq.ErrLeaseMismatch, "POST", "/v1/jobs/1/retry", 409, "lease_mismatch", "no longer held"},
 		{"Conflict", fmt.Errorf("%w: something else", ticketq.ErrConflict), "POST", "/v1/jobs/1/retry", 409, "conflict", "something else"},
 		{"Internal", errors.New("disk on fire"), "GET", "/v1/queues", 500, "internal", "disk on fire"},

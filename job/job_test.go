@@ -103,6 +103,7 @@ func TestSubmission_Validate(t *testing.T) {
 		{Submission{IdempotencyKey: strings.Repeat("k", MaxIdempotencyKeyLen+1)}, "idempotency_key"},
 		{Submission{IdempotencyKey: "a\x00b"}, "control character"},
 		{Submission{IdempotencyKey: "\xff"}, "UTF-8"},
+		{Submission{IdempotencyKey: "a\uFFFDb"}, "U+FFFD"},
 	}
 	for _, tc := range cases {
 		err := tc.s.Validate(now)

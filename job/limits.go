@@ -2,6 +2,7 @@ package job
 
 import (
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -62,6 +63,12 @@ func (s *Submission) Validate(now time.Time) error {
 		if s.IdempotencyKey[i] < 0x20 || s.IdempotencyKey[i] == 0x7f {
 			return fmt.Errorf("%w: idempotency_key contains a control character", ErrInvalid)
 		}
+	}
+	// JSON decoders put U+FFFD where the input had a lone surrogate
+	// (\ud800) or invalid bytes: two different keys sent would be stored
+	// as one, so such a key is refused rather than silently rewritten.
+	if strings.ContainsRune(s.IdempotencyKey, utf8.RuneError) {
+		return fmt.Errorf("%w: idempotency_key contains U+FFFD, which stands for a lone surrogate or invalid UTF-8", ErrInvalid)
 	}
 	if s.Priority < MinPriority || s.Priority > MaxPriority {
 		return fmt.Errorf("%w: priority %d is outside %d..%d", ErrInvalid, s.Priority, MinPriority, MaxPriority)
