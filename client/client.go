@@ -3,7 +3,9 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -45,11 +47,27 @@ type Options struct {
 	RetryBase time.Duration
 	// UserAgent is sent with every request. Defaults to "ticketq-client".
 	UserAgent string
+	// Token is sent with every request as "Authorization: Bearer Token",
+	// for a server that has tokens configured. Empty sends none. A server
+	// answers a missing or unknown token with 401 unauthorized and a token
+	// whose role does not allow the call with 403 forbidden: an *APIError
+	// with that Status and Code, which matches no sentinel of package job
+	// and is never retried.
+	Token string
+	// TLSConfig configures TLS for an https:// server URL, for example
+	// RootCAs to trust a private CA. It applies to the default HTTPClient;
+	// setting both is an error (configure TLS on your own Transport
+	// instead). Defaults to the system's roots.
+	TLSConfig *tls.Config
 }
 
 func (o Options) withDefaults() Options {
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Transport: newTransport()}
+		tr := newTransport()
+		if o.TLSConfig != nil {
+			tr.TLSClientConfig = o.TLSConfig.Clone()
+		}
+		o.HTTPClient = &http.Client{Transport: tr}
 	}
 	switch {
 	case o.Retries == 0:
@@ -83,8 +101,9 @@ func newTransport() *http.Transport {
 
 // Client talks to one ticketq server. It is safe for concurrent use.
 type Client struct {
-	base string // scheme://host[/prefix], without a trailing slash
-	opts Options
+	base          string // scheme://host[/prefix], without a trailing slash
+	opts          Options
+	authorization string // the Authorization header, or ""
 }
 
 // New returns a client of the server at baseURL, such as
@@ -105,8 +124,20 @@ func New(baseURL string, opts Options) (*Client, error) {
 	case u.RawQuery != "" || u.Fragment != "":
 		return nil, fmt.Errorf("server url %q: must have no query or fragment", baseURL)
 	}
-	base := u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/")
-	return &Client{base: base, opts: opts.withDefaults()}, nil
+	if opts.HTTPClient != nil && opts.TLSConfig != nil {
+		return nil, errors.New("client options: set TLSConfig or HTTPClient, not both (put the TLS settings on the HTTPClient's Transport)")
+	}
+	c := &Client{base: u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"), opts: opts.withDefaults()}
+	if opts.Token != "" {
+		// The token itself is never quoted in an error: it is a secret.
+		for i := 0; i < len(opts.Token); i++ {
+			if opts.Token[i] <= ' ' || opts.Token[i] > '~' {
+				return nil, errors.New("client options: Token holds a space, a control or a non-ASCII character")
+			}
+		}
+		c.authorization = "Bearer " + opts.Token
+	}
+	return c, nil
 }
 
 // request is one API call.
@@ -159,6 +190,9 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte) ([]
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.opts.UserAgent)
+	if c.authorization != "" {
+		req.Header.Set("Authorization", c.authorization)
+	}
 	res, err := c.opts.HTTPClient.Do(req)
 	if err != nil {
 		return nil, err

@@ -66,6 +66,11 @@ func classify(err error) apiError {
 		e.status, e.code = http.StatusUnsupportedMediaType, "unsupported_media_type"
 	case errors.Is(err, errMethodNotAllowed):
 		e.status, e.code = http.StatusMethodNotAllowed, "method_not_allowed"
+	case errors.Is(err, errUnauthorized):
+		e.status, e.code = http.StatusUnauthorized, "unauthorized"
+		e.header = map[string]string{"WWW-Authenticate": `Bearer realm="ticketq"`}
+	case errors.Is(err, errForbidden):
+		e.status, e.code = http.StatusForbidden, "forbidden"
 	case errors.Is(err, errNotReady):
 		e.status, e.code = http.StatusServiceUnavailable, "not_ready"
 		e.header = map[string]string{"Retry-After": "1"}

@@ -18,7 +18,8 @@ const RequestIDHeader = "X-Request-Id"
 // ServeHTTP is the whole middleware in one function, so that a request
 // costs one recorder and no closures: it gives the request an id (the
 // client's, if it is sane, so that one id follows a request through
-// proxies, or a fresh one) and echoes it, refuses /v1 while the queue is not
+// proxies, or a fresh one) and echoes it, checks the bearer token when
+// tokens are configured (auth.go), refuses /v1 while the queue is not
 // attached or the server drains, turns a panic into a 500 internal answer,
 // and writes one access-log line at Info.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -42,8 +43,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if e := s.log.Info(); e != nil {
-			e.Str("request_id", rec.id).
-				Str("method", r.Method).
+			e.Str("request_id", rec.id)
+			if rec.token != "" {
+				e.Str("token_name", rec.token)
+			}
+			e.Str("method", r.Method).
 				Str("path", r.URL.Path).
 				Int("status", rec.statusOr200()).
 				Dur("duration", time.Since(rec.start)).
@@ -51,6 +55,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				Msg("request")
 		}
 	}()
+	// Authentication comes first, so that a client without a token learns
+	// nothing, not even that the queue is still recovering.
+	var allowed bool
+	if rec.token, allowed = s.authorize(rec, r); !allowed {
+		return
+	}
 	if (r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/")) && !s.admit(rec, r) {
 		return
 	}
@@ -104,6 +114,10 @@ type recorder struct {
 	status      int
 	wroteHeader bool
 	bytes       int64
+
+	// token is the name of the request's token, never its secret; empty
+	// when no tokens are configured or the path is open.
+	token string
 }
 
 func (w *recorder) WriteHeader(status int) {

@@ -66,6 +66,20 @@ type Options struct {
 	// Logger receives one access-log line per request (Info) and the details
 	// of internal errors and panics (Error). Defaults to no logging.
 	Logger zerolog.Logger
+	// Tokens turn on bearer-token authentication. When not empty, every
+	// request outside OpenPaths must carry "Authorization: Bearer SECRET"
+	// with the secret of one of them (401 unauthorized otherwise) whose
+	// role may use the route (403 forbidden otherwise); the access log
+	// names the token, never its secret. Empty, the default, serves every
+	// request: fit for a loopback address only. New panics if a token is
+	// invalid; ValidateTokens reports why first.
+	Tokens []Token
+	// OpenPaths are the exact request paths served without a token when
+	// Tokens is set. Nil means DefaultOpenPaths (/healthz and /readyz); a
+	// non-nil list replaces it, so []string{} protects the probes too. A
+	// path served here in future (such as /metrics) is protected, admin
+	// only, unless it is listed.
+	OpenPaths []string
 }
 
 func (o Options) withDefaults() Options {
@@ -85,6 +99,8 @@ type Server struct {
 	opts   Options
 	log    zerolog.Logger
 	router *mux.Router
+	// auth is nil when no tokens are configured.
+	auth *authenticator
 
 	// queue is nil until SetQueue: the process may listen while recovery
 	// still runs, and answer 503 until it is done.
@@ -107,6 +123,7 @@ func New(q Queue, opts Options) *Server {
 	s.drained, s.cancelWait = context.WithCancel(context.Background())
 	s.SetQueue(q)
 	s.router = s.routes()
+	s.auth = newAuthenticator(opts)
 	return s
 }
 

@@ -21,6 +21,7 @@ import (
 type benchConfig struct {
 	mode        string // submit, batch, e2e or recovery
 	server      string
+	access      clientAccess // --token and --ca
 	spawn       bool
 	binary      string
 	spawnDir    string
@@ -76,6 +77,7 @@ func parseBenchConfig(args []string, env map[string]string, stderr io.Writer) (*
 	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
 	fs.StringVar(&c.mode, "mode", "submit", "submit, batch, e2e or recovery")
 	server := serverFlag(fs, env)
+	access := addAccessFlags(fs)
 	fs.BoolVar(&c.spawn, "spawn", false, "start `ticketq serve` on 127.0.0.1 with a fresh data directory, and stop it at the end")
 	fs.StringVar(&c.binary, "binary", "", "the ticketq binary that --spawn and --baseline start (default: this one)")
 	fs.StringVar(&c.spawnDir, "spawn-dir", ".", "where --spawn creates its data directory (not tmpfs: fsync there costs nothing)")
@@ -105,6 +107,10 @@ func parseBenchConfig(args []string, env map[string]string, stderr io.Writer) (*
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	c.batchSet = set["batch"]
 	c.server = *server
+	var err error
+	if c.access, err = access.resolve(env); err != nil {
+		return nil, usageError{err}
+	}
 	c.command = strings.TrimSpace("ticketq bench " + shellJoin(args))
 	if c.mode == "recovery" && !set["count"] {
 		c.count = defaultRecoveryCount
@@ -159,7 +165,7 @@ func (c *benchConfig) validate(rest []string, set map[string]bool) error {
 // loadSpec is the load of the configured mode against server.
 func (c *benchConfig) loadSpec(server, label string) loadSpec {
 	s := loadSpec{
-		label: label, server: server, queue: c.queue, concurrency: c.concurrency,
+		label: label, server: server, access: c.access, queue: c.queue, concurrency: c.concurrency,
 		batch: 1, single: true, payload: benchPayload(c.payload), duration: c.duration, count: c.count,
 		rate: c.rate,
 	}

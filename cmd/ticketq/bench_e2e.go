@@ -54,7 +54,7 @@ type e2eReport struct {
 // runE2E submits as in submit mode, samples the backlog every second,
 // follows one job in a hundred to the end, then waits for the drain.
 func runE2E(ctx context.Context, c *benchConfig, server string, rep *benchReport, stderr io.Writer) (err error) {
-	stats, str, err := newLoadClient(server, 4, 0)
+	stats, str, err := newLoadClient(server, c.access, 4, 0)
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func runE2E(ctx context.Context, c *benchConfig, server string, rep *benchReport
 		return err
 	}
 	if c.pull > 0 {
-		stopWorkers, err := startPullWorkers(ctx, server, c.queue, c.pull, stderr)
+		stopWorkers, err := startPullWorkers(ctx, server, c.access, c.queue, c.pull, stderr)
 		if err != nil {
 			return err
 		}
@@ -75,7 +75,7 @@ func runE2E(ctx context.Context, c *benchConfig, server string, rep *benchReport
 		}()
 	}
 
-	watch, wtr, err := newLoadClient(server, maxWatchers, 0)
+	watch, wtr, err := newLoadClient(server, c.access, maxWatchers, 0)
 	if err != nil {
 		return err
 	}
@@ -280,8 +280,8 @@ func (b *backlog) trend() float64 {
 // concurrency, one Worker per 32 slots: each Worker has one lease loop, and
 // more loops keep the leases coming at high rates. stop ends them and
 // returns the first error a Worker returned.
-func startPullWorkers(ctx context.Context, server, queue string, total int, stderr io.Writer) (stop func() error, err error) {
-	c, tr, err := newLoadClient(server, total+8, 0)
+func startPullWorkers(ctx context.Context, server string, access clientAccess, queue string, total int, stderr io.Writer) (stop func() error, err error) {
+	c, tr, err := newLoadClient(server, access, total+8, 0)
 	if err != nil {
 		return nil, err
 	}

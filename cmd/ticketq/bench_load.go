@@ -22,6 +22,7 @@ import (
 type loadSpec struct {
 	label       string // progress line prefix: "baseline", "fill" or ""
 	server      string
+	access      clientAccess
 	queue       string
 	concurrency int
 	// batch is the number of jobs per request; single sends each job
@@ -61,15 +62,16 @@ const maxErrorsWithoutDuration = 1000
 // retry would hide the failure and count one ack for two requests, and a
 // connection pool as large as the concurrency, so that no request waits
 // for a connection or opens a new one after the first round.
-func newLoadClient(server string, conns int, retries int) (*client.Client, *http.Transport, error) {
+func newLoadClient(server string, access clientAccess, conns int, retries int) (*client.Client, *http.Transport, error) {
 	tr := &http.Transport{
+		TLSClientConfig:     access.tls.Clone(),
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        conns,
 		MaxIdleConnsPerHost: conns,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	c, err := client.New(server, client.Options{HTTPClient: &http.Client{Transport: tr}, Retries: retries, UserAgent: "ticketq-bench"})
+	c, err := client.New(server, client.Options{HTTPClient: &http.Client{Transport: tr}, Retries: retries, UserAgent: "ticketq-bench", Token: access.token})
 	if err != nil {
 		tr.CloseIdleConnections()
 		return nil, nil, fmt.Errorf("load client: %w", err)
@@ -86,7 +88,7 @@ func benchPayload(size int) json.RawMessage {
 // duration ends is waited for and counted, so that every job the server
 // acked is in the result; only the end of ctx (an interrupt) abandons them.
 func runLoad(ctx context.Context, spec loadSpec, stderr io.Writer) (*loadResult, error) {
-	c, tr, err := newLoadClient(spec.server, spec.concurrency+4, -1)
+	c, tr, err := newLoadClient(spec.server, spec.access, spec.concurrency+4, -1)
 	if err != nil {
 		return nil, err
 	}

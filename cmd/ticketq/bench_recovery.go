@@ -59,7 +59,7 @@ func runRecovery(ctx context.Context, c *benchConfig, rep *benchReport, stderr i
 
 	// The fill: the queue has no executor, so every job stays queued.
 	// Eight clients are plenty for batches of a thousand.
-	spec := loadSpec{label: "fill", server: p.url(), queue: c.queue, concurrency: min(c.concurrency, 8),
+	spec := loadSpec{label: "fill", server: p.url(), access: c.access, queue: c.queue, concurrency: min(c.concurrency, 8),
 		batch: int(min(recoveryBatch, c.count)), payload: benchPayload(c.payload), count: c.count}
 	res, err := runLoad(ctx, spec, stderr)
 	if err != nil {
@@ -69,7 +69,7 @@ func runRecovery(ctx context.Context, c *benchConfig, rep *benchReport, stderr i
 	rep.loadReport = res.report()
 	rc := &recoveryReport{Jobs: res.jobs, FillS: res.elapsed.Seconds(), FillJobsPerS: rep.JobsPerS}
 	rep.Recovery = rc
-	stats, str, err := newLoadClient(p.url(), 2, 0)
+	stats, str, err := newLoadClient(p.url(), c.access, 2, 0)
 	if err != nil {
 		_ = p.kill()
 		return err
@@ -105,7 +105,7 @@ func runRecovery(ctx context.Context, c *benchConfig, rep *benchReport, stderr i
 		}
 	}()
 	rc.ReadyS = ready.Seconds()
-	stats, str, err = newLoadClient(p.url(), 2, 0)
+	stats, str, err = newLoadClient(p.url(), c.access, 2, 0)
 	if err != nil {
 		return err
 	}

@@ -1,17 +1,17 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ticketq/ticketq"
+	"github.com/ticketq/ticketq/httpapi"
 	"github.com/ticketq/ticketq/job"
 )
 
@@ -37,6 +37,15 @@ type Config struct {
 	LogFormat   string
 	Pprof       string
 	QueueConfig map[string]*QueueConfig // per-queue settings, by queue name
+
+	// Access (tokens.go, tls.go). Tokens come from TICKETQ_TOKENS, which
+	// has no flag, and TokensFile; TLS is loaded from TLSCert and TLSKey.
+	TokensFile     string
+	InsecureNoAuth bool
+	TLSCert        string
+	TLSKey         string
+	Tokens         []httpapi.Token
+	TLS            *tls.Config // nil: plain HTTP
 }
 
 // QueueConfig is one queue's own settings; zero fields fall back to the
@@ -112,6 +121,10 @@ func (c *Config) settings() []setting {
 		{"max-wait", []string{"TICKETQ_MAX_WAIT"}, "longest ?wait= long-poll a client may ask for", (*durationValue)(&c.MaxWait), "DURATION"},
 		{"log-level", []string{"TICKETQ_LOG_LEVEL"}, "debug, info, warn or error", (*stringValue)(&c.LogLevel), "LEVEL"},
 		{"log-format", []string{"TICKETQ_LOG_FORMAT"}, "json, console, or auto (console on a terminal)", (*stringValue)(&c.LogFormat), "FORMAT"},
+		{"tokens-file", []string{"TICKETQ_TOKENS_FILE"}, "file of bearer tokens, one 'NAME ROLE SECRET' a line (roles submit, work, admin; # comments; mode 600); adds to TICKETQ_TOKENS", (*stringValue)(&c.TokensFile), "FILE"},
+		{"insecure-no-auth", []string{"TICKETQ_INSECURE_NO_AUTH"}, "serve a non-loopback --addr without tokens (only behind another layer that authenticates)", (*boolValue)(&c.InsecureNoAuth), "BOOL"},
+		{"tls-cert", []string{"TICKETQ_TLS_CERT"}, "PEM certificate (chain) to serve HTTPS with; needs --tls-key", (*stringValue)(&c.TLSCert), "FILE"},
+		{"tls-key", []string{"TICKETQ_TLS_KEY"}, "PEM private key of --tls-cert", (*stringValue)(&c.TLSKey), "FILE"},
 		{"pprof", []string{"TICKETQ_PPROF"}, "serve Go's profiler (net/http/pprof) on this address, apart from the API; empty = off", (*stringValue)(&c.Pprof), "HOST:PORT"},
 	}
 }
@@ -156,7 +169,23 @@ func parseServeConfig(args []string, env map[string]string, stderr io.Writer) (*
 	if err := c.validate(); err != nil {
 		return nil, usageError{err}
 	}
+	if err := c.loadAccess(env["TICKETQ_TOKENS"]); err != nil {
+		return nil, usageError{err}
+	}
 	return c, nil
+}
+
+// loadAccess reads the tokens and the TLS certificate, and refuses a
+// network-facing address without tokens.
+func (c *Config) loadAccess(tokens string) error {
+	var err error
+	if c.Tokens, err = loadTokens(tokens, c.TokensFile); err != nil {
+		return err
+	}
+	if c.TLS, err = loadServerTLS(c.TLSCert, c.TLSKey); err != nil {
+		return err
+	}
+	return c.checkExposure()
 }
 
 func (c *Config) validate() error {
@@ -351,89 +380,11 @@ func serveUsage(w io.Writer, settings []setting) {
       per-queue setting; SETTING is one of %s
       env TICKETQ_QUEUE_<NAME>_<SETTING>, e.g. TICKETQ_QUEUE_EMAILS_WORKERS=8
       (NAME upper-cased, '.' and '-' as '_'; list exact names in TICKETQ_QUEUES)
+  env TICKETQ_TOKENS=NAME:ROLE:SECRET,...   (no flag: a command line is visible in ps)
+      bearer tokens; ROLE is submit, work or admin; SECRET at least 16 characters
+      of [A-Za-z0-9-._~+/=]. Without tokens the server refuses a non-loopback
+      --addr unless --insecure-no-auth is given.
 `, strings.Join(queueSettings, ", "))
-}
-
-type stringValue string
-
-func (v *stringValue) String() string     { return string(*v) }
-func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
-
-type intValue int
-
-func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
-func (v *intValue) Set(s string) error {
-	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil {
-		return fmt.Errorf("%q is not a whole number", s)
-	}
-	if n < 0 {
-		return fmt.Errorf("%d is negative", n)
-	}
-	*v = intValue(n)
-	return nil
-}
-
-type durationValue time.Duration
-
-func (v *durationValue) String() string { return time.Duration(*v).String() }
-func (v *durationValue) Set(s string) error {
-	d, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil {
-		return fmt.Errorf("%q is not a duration like 30s or 5m", s)
-	}
-	*v = durationValue(d)
-	return nil
-}
-
-type floatValue float64
-
-func (v *floatValue) String() string { return strconv.FormatFloat(float64(*v), 'g', -1, 64) }
-func (v *floatValue) Set(s string) error {
-	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-		return fmt.Errorf("%q is not a non-negative number", s)
-	}
-	*v = floatValue(f)
-	return nil
-}
-
-type boolValue bool
-
-func (v *boolValue) String() string { return strconv.FormatBool(bool(*v)) }
-func (v *boolValue) Set(s string) error {
-	b, err := strconv.ParseBool(strings.TrimSpace(s))
-	if err != nil {
-		return fmt.Errorf("%q is not true or false", s)
-	}
-	*v = boolValue(b)
-	return nil
-}
-
-// IsBoolFlag lets --s3-path-style stand alone, like a flag.Bool.
-func (v *boolValue) IsBoolFlag() bool { return true }
-
-type sizeValue int64
-
-func (v *sizeValue) String() string { return strconv.FormatInt(int64(*v), 10) }
-func (v *sizeValue) Set(s string) error {
-	s = strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
-		if n, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = n, u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > (1<<40)/mult {
-		return fmt.Errorf("%q is not a size like 1048576 or 1MiB", s)
-	}
-	*v = sizeValue(n * mult)
-	return nil
 }
 
 // usageError marks errors caused by how ticketq was invoked (exit status 2).

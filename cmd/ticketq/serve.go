@@ -31,6 +31,7 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 	if err != nil {
 		return err
 	}
+	scrubSecretEnv()
 	log, flushLog := newServerLogger(c.LogLevel, c.LogFormat, stderr)
 	defer flushLog()
 	tuneGC(env)
@@ -39,7 +40,7 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
-	api := httpapi.New(nil, httpapi.Options{MaxBodyBytes: c.MaxBody, MaxWait: c.MaxWait, Logger: log})
+	api := httpapi.New(nil, httpapi.Options{MaxBodyBytes: c.MaxBody, MaxWait: c.MaxWait, Logger: log, Tokens: c.Tokens})
 	hs := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -49,8 +50,10 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       stdlog.New(zerologWriter{log}, "", 0),
+		TLSConfig:      c.TLS,
 	}
-	log.Info().Str("addr", ln.Addr().String()).Str("data", c.Data).Msg("listening")
+	log.Info().Str("addr", ln.Addr().String()).Str("data", c.Data).Bool("tls", c.TLS != nil).Int("tokens", len(c.Tokens)).Msg("listening")
+	logExposure(c, log)
 	if c.Pprof != "" {
 		if err := servePprof(c.Pprof, log); err != nil {
 			_ = ln.Close()
@@ -85,7 +88,12 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 	// The HTTP server. On interrupt it answers 503 while the queue drains
 	// (so load balancers and clients see the shutdown), then closes.
 	g.Add(func() error {
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		serveHTTP := hs.Serve
+		if c.TLS != nil {
+			// The certificate is in hs.TLSConfig already.
+			serveHTTP = func(ln net.Listener) error { return hs.ServeTLS(ln, "", "") }
+		}
+		if err := serveHTTP(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http server: %w", err)
 		}
 		return nil

@@ -18,6 +18,7 @@ func status(ctx context.Context, args []string, env map[string]string, stdout, s
 	fs := flag.NewFlagSet("ticketq status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	server := serverFlag(fs, env)
+	access := addAccessFlags(fs)
 	wait := fs.Duration("wait", 0, "wait up to this long for the job to be final")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: ticketq status [flags] TICKET\n\n")
@@ -37,7 +38,11 @@ func status(ctx context.Context, args []string, env map[string]string, stdout, s
 	if err != nil {
 		return usageError{err}
 	}
-	c, err := client.New(*server, client.Options{})
+	acc, err := access.resolve(env)
+	if err != nil {
+		return usageError{err}
+	}
+	c, err := client.New(*server, acc.options())
 	if err != nil {
 		return usageError{err}
 	}

@@ -19,6 +19,7 @@ func submit(ctx context.Context, args []string, env map[string]string, stdout, s
 	fs := flag.NewFlagSet("ticketq submit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	server := serverFlag(fs, env)
+	access := addAccessFlags(fs)
 	queue := fs.String("queue", "default", "queue name")
 	key := fs.String("key", "", "idempotency key: a repeat returns the first ticket (and makes the submit safe to retry)")
 	delay := fs.Duration("delay", 0, "run no earlier than this from now")
@@ -51,7 +52,11 @@ func submit(ctx context.Context, args []string, env map[string]string, stdout, s
 	if !json.Valid(payload) {
 		return usageError{fmt.Errorf("payload is not JSON: %.60q (quote text as a JSON string: '\"hello\"')", strings.TrimSpace(string(payload)))}
 	}
-	c, err := client.New(*server, client.Options{})
+	acc, err := access.resolve(env)
+	if err != nil {
+		return usageError{err}
+	}
+	c, err := client.New(*server, acc.options())
 	if err != nil {
 		return usageError{err}
 	}

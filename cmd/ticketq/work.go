@@ -25,6 +25,7 @@ func work(ctx context.Context, args []string, env map[string]string, stderr io.W
 	fs := flag.NewFlagSet("ticketq work", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	server := serverFlag(fs, env)
+	access := addAccessFlags(fs)
 	queue := fs.String("queue", env["TICKETQ_WORK_QUEUE"], "queue to work (env TICKETQ_WORK_QUEUE)")
 	command := fs.String("exec", env["TICKETQ_EXEC"], "shell command run per job, payload on stdin (env TICKETQ_EXEC)")
 	concurrency := fs.Int("concurrency", 1, "jobs run at once")
@@ -51,10 +52,15 @@ func work(ctx context.Context, args []string, env map[string]string, stderr io.W
 	case *command == "":
 		return usageError{errors.New("--exec is required: the command to run per job")}
 	}
-	c, err := client.New(*server, client.Options{})
+	acc, err := access.resolve(env)
 	if err != nil {
 		return usageError{err}
 	}
+	c, err := client.New(*server, acc.options())
+	if err != nil {
+		return usageError{err}
+	}
+	scrubSecretEnv()
 	zl := newLogger(*level, *format, stderr)
 	w := &client.Worker{
 		Client: c, Queue: *queue, Concurrency: *concurrency, Visibility: *visibility, Wait: *wait, Grace: *grace,

@@ -1,0 +1,283 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+)
+
+// Role is what a token may do. Admin may do everything; the other roles
+// are listed per route in routeRoles.
+type Role string
+
+// The roles a Token can have.
+const (
+	// RoleSubmit may submit jobs and read any job's status (GET
+	// /v1/jobs/{ticket}, with ?wait=). The store does not record who
+	// submitted a job, so "its own jobs" cannot be told apart; tickets are
+	// sequential, so a submit token can read every job, payload and result
+	// included.
+	RoleSubmit Role = "submit"
+	// RoleWork may lease jobs of pull queues and ack, nack, extend, release
+	// and report the progress of its leases, and read a job's status.
+	RoleWork Role = "work"
+	// RoleAdmin may use every route: also cancel, retry, list, queue
+	// stats, pause, resume and PATCH of limits.
+	RoleAdmin Role = "admin"
+)
+
+// MinSecretLen is the shortest secret a Token may have: 16 characters of
+// base64 or hex are 96 or 64 random bits, beyond online guessing.
+const MinSecretLen = 16
+
+// Token is one bearer token that the server accepts.
+type Token struct {
+	// Name identifies the holder in the access log and in 403 messages.
+	// It is not secret: 1..64 characters of [A-Za-z0-9._-].
+	Name string
+	// Role is what the token may do.
+	Role Role
+	// Secret is what the client sends as "Authorization: Bearer SECRET":
+	// at least MinSecretLen characters of the RFC 6750 token alphabet
+	// ([A-Za-z0-9-._~+/], then optional '=' padding), so the output of
+	// `openssl rand -base64 32` or `-hex 32` fits. Only its SHA-256 digest
+	// is kept by the server.
+	Secret string
+}
+
+// Validate reports what is wrong with t, without quoting its secret.
+func (t Token) Validate() error {
+	if t.Name == "" || len(t.Name) > 64 || strings.Trim(t.Name, nameChars) != "" {
+		return fmt.Errorf("token name %q: want 1..64 characters of [A-Za-z0-9._-]", t.Name)
+	}
+	switch t.Role {
+	case RoleSubmit, RoleWork, RoleAdmin:
+	default:
+		if len(t.Role) >= MinSecretLen {
+			// Likely a secret in the wrong place: not quoted.
+			return fmt.Errorf("token %q: the role is not submit, work or admin", t.Name)
+		}
+		return fmt.Errorf("token %q: role %q: want submit, work or admin", t.Name, t.Role)
+	}
+	body := strings.TrimRight(t.Secret, "=")
+	if body == "" || strings.Trim(body, secretChars) != "" {
+		return fmt.Errorf("token %q: the secret may hold only [A-Za-z0-9-._~+/] and trailing '='", t.Name)
+	}
+	if len(t.Secret) < MinSecretLen {
+		return fmt.Errorf("token %q: the secret has %d characters, want at least %d (e.g. `openssl rand -hex 32`)", t.Name, len(t.Secret), MinSecretLen)
+	}
+	return nil
+}
+
+const (
+	nameChars   = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+	secretChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~+/"
+)
+
+// ValidateTokens reports the first invalid token, or two tokens with the
+// same name or the same secret (which would make a request's role depend
+// on the order of the list).
+func ValidateTokens(tokens []Token) error {
+	names := map[string]bool{}
+	secrets := map[[sha256.Size]byte]string{}
+	for _, t := range tokens {
+		if err := t.Validate(); err != nil {
+			return err
+		}
+		if names[t.Name] {
+			return fmt.Errorf("token name %q is used twice", t.Name)
+		}
+		names[t.Name] = true
+		d := sha256.Sum256([]byte(t.Secret))
+		if other, dup := secrets[d]; dup {
+			return fmt.Errorf("tokens %q and %q have the same secret", other, t.Name)
+		}
+		secrets[d] = t.Name
+	}
+	return nil
+}
+
+// DefaultOpenPaths are the paths served without a token when
+// Options.OpenPaths is nil: the probes, which load balancers and
+// supervisors call without credentials and which reveal nothing but
+// whether the process is up and ready.
+func DefaultOpenPaths() []string { return []string{"/healthz", "/readyz"} }
+
+// Errors of authentication, answered 401 and 403 by classify.
+var (
+	errUnauthorized = errors.New("unauthorized")
+	errForbidden    = errors.New("forbidden")
+)
+
+// roleSet is a set of roles as bits. Admin is in every route's set.
+type roleSet uint8
+
+const (
+	submitter roleSet = 1 << iota
+	worker
+	administrator
+)
+
+var roleBits = map[Role]roleSet{RoleSubmit: submitter, RoleWork: worker, RoleAdmin: administrator}
+
+// routeKey names a route of the table in routes.go.
+type routeKey struct{ method, template string }
+
+// routeRoles says which roles may use each route besides admin. A route
+// missing here is admin-only (the safe default for a route added later);
+// TestAuth_EveryRouteHasRoles makes the omission visible.
+var routeRoles = map[routeKey]roleSet{
+	{http.MethodPost, "/v1/queues/{queue}/jobs"}:    submitter,
+	{http.MethodGet, "/v1/jobs/{ticket}"}:           submitter | worker,
+	{http.MethodPost, "/v1/queues/{queue}/leases"}:  worker,
+	{http.MethodPost, "/v1/jobs/{ticket}/ack"}:      worker,
+	{http.MethodPost, "/v1/jobs/{ticket}/nack"}:     worker,
+	{http.MethodPost, "/v1/jobs/{ticket}/extend"}:   worker,
+	{http.MethodPost, "/v1/jobs/{ticket}/progress"}: worker,
+	{http.MethodPost, "/v1/jobs/{ticket}/release"}:  worker,
+	// The probes, when OpenPaths does not leave them open.
+	{http.MethodGet, "/healthz"}:                   submitter | worker,
+	{http.MethodHead, "/healthz"}:                  submitter | worker,
+	{http.MethodGet, "/readyz"}:                    submitter | worker,
+	{http.MethodHead, "/readyz"}:                   submitter | worker,
+	{http.MethodGet, "/v1/queues"}:                 0,
+	{http.MethodGet, "/v1/queues/{queue}"}:         0,
+	{http.MethodPatch, "/v1/queues/{queue}"}:       0,
+	{http.MethodGet, "/v1/queues/{queue}/jobs"}:    0,
+	{http.MethodPost, "/v1/queues/{queue}/pause"}:  0,
+	{http.MethodPost, "/v1/queues/{queue}/resume"}: 0,
+	{http.MethodDelete, "/v1/jobs/{ticket}"}:       0,
+	{http.MethodPost, "/v1/jobs/{ticket}/retry"}:   0,
+}
+
+// authenticator holds the configured tokens as digests.
+type authenticator struct {
+	tokens []authToken
+	open   map[string]bool
+}
+
+type authToken struct {
+	digest [sha256.Size]byte
+	name   string
+	role   Role
+	roles  roleSet
+}
+
+// newAuthenticator returns nil when no tokens are configured: every request
+// is then served. It panics on an invalid token, as a programming error of
+// the embedding program (the binary validates its configuration first).
+func newAuthenticator(opts Options) *authenticator {
+	if len(opts.Tokens) == 0 {
+		return nil
+	}
+	if err := ValidateTokens(opts.Tokens); err != nil {
+		panic("httpapi: Options.Tokens: " + err.Error())
+	}
+	a := &authenticator{open: map[string]bool{}}
+	for _, t := range opts.Tokens {
+		a.tokens = append(a.tokens, authToken{digest: sha256.Sum256([]byte(t.Secret)), name: t.Name, role: t.Role, roles: roleBits[t.Role]})
+	}
+	open := opts.OpenPaths
+	if open == nil {
+		open = DefaultOpenPaths()
+	}
+	for _, p := range open {
+		a.open[p] = true
+	}
+	return a
+}
+
+// lookup finds the token whose secret is presented, comparing against every
+// configured token whatever matches, so that the time taken does not tell
+// which token (or whether a name) exists. The digests are compared, not the
+// secrets: that makes the lengths equal, and a digest leaks nothing usable
+// about its secret. compared counts the comparisons, for the tests.
+func (a *authenticator) lookup(secret string) (t *authToken, compared int) {
+	d := sha256.Sum256([]byte(secret))
+	found := -1
+	for i := range a.tokens {
+		eq := subtle.ConstantTimeCompare(d[:], a.tokens[i].digest[:])
+		found = subtle.ConstantTimeSelect(eq, i, found)
+		compared++
+	}
+	if found < 0 {
+		return nil, compared
+	}
+	return &a.tokens[found], compared
+}
+
+// authenticate returns the token of the request's "Authorization: Bearer"
+// header. The secret is never part of an error or a log line.
+func (a *authenticator) authenticate(r *http.Request) (*authToken, error) {
+	values := r.Header.Values("Authorization")
+	if len(values) == 0 {
+		return nil, errorf(errUnauthorized, "this server needs a token: send the header \"Authorization: Bearer SECRET\"")
+	}
+	scheme, secret, _ := strings.Cut(values[0], " ")
+	secret = strings.TrimSpace(secret)
+	switch {
+	case len(values) > 1:
+		return nil, errorf(errUnauthorized, "send one Authorization header, not %d", len(values))
+	case !strings.EqualFold(scheme, "Bearer") || secret == "":
+		return nil, errorf(errUnauthorized, "the Authorization header must be \"Bearer SECRET\"")
+	}
+	t, _ := a.lookup(secret)
+	if t == nil {
+		return nil, errorf(errUnauthorized, "the bearer token is not valid")
+	}
+	return t, nil
+}
+
+// required returns the roles that may make request r. A request that no
+// route takes (404, 405) may be made by any valid token, which then learns
+// only that the route does not exist.
+func required(router *mux.Router, r *http.Request) roleSet {
+	var m mux.RouteMatch
+	if !router.Match(r, &m) || m.MatchErr != nil || m.Route == nil {
+		return submitter | worker | administrator
+	}
+	tmpl, err := m.Route.GetPathTemplate()
+	if err != nil {
+		return administrator
+	}
+	return routeRoles[routeKey{r.Method, tmpl}] | administrator
+}
+
+// authorize checks the request's token when tokens are configured and
+// answers 401 or 403 itself. It returns the token's name (for the access
+// log) and whether the request may go on.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (name string, ok bool) {
+	a := s.auth
+	if a == nil || a.open[r.URL.Path] {
+		return "", true
+	}
+	t, err := a.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return "", false
+	}
+	if need := required(s.router, r); t.roles&need == 0 {
+		s.writeError(w, r, errorf(errForbidden, "token %q has the %s role; %s %s needs %s", t.name, t.role, r.Method, r.URL.Path, describe(need)))
+		return t.name, false
+	}
+	return t.name, true
+}
+
+// describe names the roles of a set for a 403 message.
+func describe(set roleSet) string {
+	var names []string
+	for _, r := range []Role{RoleSubmit, RoleWork, RoleAdmin} {
+		if set&roleBits[r] != 0 {
+			names = append(names, string(r))
+		}
+	}
+	if len(names) == 1 {
+		return "the " + names[0] + " role"
+	}
+	return "one of the roles " + strings.Join(names, ", ")
+}
