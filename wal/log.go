@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -76,6 +75,14 @@ var _ backend.Backend = (*Log)(nil)
 
 // Open opens (creating if needed) the log in dir. It fails within
 // LockTimeout if another process holds the directory.
+//
+// A file that is damaged, cut short, not a ticketq database or from a newer
+// ticketq is refused unchanged with a *FileError that suggests `ticketq
+// check`: Open inspects it read-only first (see inspect), because bbolt's
+// read-write open writes to the file and dies on pages it cannot read. A
+// zero-length file is taken as new and initialized, with a warning: it
+// holds no job, and it is what a first start leaves if it stops right
+// after creating the file.
 func Open(dir string, opts Options) (*Log, error) {
 	if opts.Clock == nil {
 		opts.Clock = job.SystemClock{}
@@ -90,9 +97,23 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("create data directory %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
-	_, statErr := os.Stat(path)
-	fresh := errors.Is(statErr, fs.ErrNotExist)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	refuse := func(err error) error {
+		switch {
+		case errors.Is(err, berrors.ErrTimeout):
+			return fmt.Errorf("data directory %s is in use by another ticketq process (could not lock %s within %s)", dir, path, opts.LockTimeout)
+		case errors.Is(err, ErrDamaged), errors.Is(err, ErrNewerFormat):
+			return fileError(path, err)
+		}
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	if st, err := os.Stat(path); err == nil && st.Size() == 0 {
+		opts.Logger.Warn().Str("component", "wal").Str("path", path).Msg("the data file is empty (0 bytes); starting a new database in it")
+	}
+	fresh, err := inspect(path, opts.LockTimeout)
+	if err != nil {
+		return nil, refuse(err)
+	}
+	db, err := boltOpen(path, bolt.Options{
 		Timeout:      opts.LockTimeout,
 		FreelistType: bolt.FreelistMapType,
 		// A large initial map means read transactions rarely have to wait
@@ -100,14 +121,14 @@ func Open(dir string, opts Options) (*Log, error) {
 		InitialMmapSize: 256 << 20,
 		OpenFile:        opts.openFile,
 	})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("data directory %s is in use by another ticketq process (could not lock %s within %s)", dir, path, opts.LockTimeout)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w (the file may be damaged or not a ticketq database; inspect it with `ticketq check`)", path, err)
+		return nil, refuse(err)
 	}
-	if err := initLayout(db, path); err != nil {
+	if err := guardRead(func() error { return initLayout(db, path) }); err != nil {
 		_ = db.Close()
+		if errors.Is(err, ErrDamaged) {
+			return nil, refuse(err)
+		}
 		return nil, err
 	}
 	if fresh {

@@ -34,6 +34,7 @@ Usage:
   ticketq status [flags] TICKET         print a job's status
   ticketq work --queue Q --exec CMD     run a pull queue's jobs on this machine
   ticketq bench [flags]                 load-test a server: submit, batch, e2e, recovery (--spawn, --baseline)
+  ticketq check [--data DIR]            verify a stopped server's data offline, read-only; exit 1 on any finding
   ticketq version                       print the version
 
 Run 'ticketq COMMAND --help' for a command's flags.
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 		return bench(ctx, args[1:], env, stdout, stderr)
 	case "bench-target": // hidden: the --baseline ceiling
 		return benchTarget(ctx, args[1:], stderr)
+	case "check":
+		return check(args[1:], env, stdout, stderr)
 	case "work":
 		return work(ctx, args[1:], env, stderr)
 	case "version", "--version":

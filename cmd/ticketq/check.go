@@ -1,0 +1,188 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ticketq/ticketq/wal"
+)
+
+// check verifies a data directory offline and read-only (see wal.Check)
+// and prints a summary on stdout, with every finding. It returns nil when
+// the file is sound, an error (exit 1) when it is not or cannot be read,
+// and a usage error (exit 2) for bad arguments.
+func check(args []string, env map[string]string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("ticketq check", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	dir := newConfig().Data
+	if v := env["TICKETQ_DATA"]; v != "" {
+		dir = v
+	}
+	flags.StringVar(&dir, "data", dir, "data directory to check, the one `ticketq serve --data` uses (env TICKETQ_DATA)")
+	flags.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ticketq check [--data DIR]\n\n"+
+			"Verifies ticketq.db offline without changing it: bbolt's page consistency and\n"+
+			"ticketq's indexes and counters. Exit status 0 when sound, 1 on any finding.\n"+
+			"Stop the server first: a running ticketq holds the file.\n\n")
+		flags.PrintDefaults()
+	}
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if flags.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q (give the directory with --data)", flags.Arg(0))}
+	}
+	d := showProgress(stderr, isTerminal(stderr), time.Second)
+	rep, err := wal.Check(dir, func(p wal.Progress) { d.update(&p) })
+	d.end()
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w (is --data the directory `ticketq serve` was given?)", err)
+	}
+	if err != nil {
+		return err
+	}
+	printCheckReport(stdout, &rep)
+	if !rep.OK() {
+		return fmt.Errorf("%s has %d finding(s) (the file was not changed); restore it from a backup, or keep it aside and start on a new data directory", rep.Path, len(rep.Findings))
+	}
+	return nil
+}
+
+// printCheckReport writes the summary: one "name  value" line each, then the
+// findings, numbered.
+func printCheckReport(w io.Writer, r *wal.Report) {
+	line := func(name, format string, args ...any) {
+		fmt.Fprintf(w, "%-9s %s\n", name, fmt.Sprintf(format, args...))
+	}
+	line("file", "%s", r.Path)
+	switch {
+	case r.Size == 0:
+		line("size", "0 B (empty: `ticketq serve` starts a new database in it)")
+	case r.Used > 0:
+		line("size", "%s (%s in use)", byteSize(r.Size), byteSize(r.Used))
+	default:
+		line("size", "%s", byteSize(r.Size))
+	}
+	switch {
+	case r.Format != 0:
+		line("format", "%d", r.Format)
+	case r.OK():
+		line("format", "none yet (a new database)")
+	default:
+		line("format", "unknown")
+	}
+	count := func(n int) string {
+		if n < 0 {
+			return "not counted"
+		}
+		return fmt.Sprint(n)
+	}
+	line("jobs", "%s", count(r.Jobs))
+	line("queues", "%s", count(r.Queues))
+	line("findings", "%d", len(r.Findings))
+	for i, f := range r.Findings {
+		fmt.Fprintf(w, "  %d. %s\n", i+1, f)
+	}
+	if r.Capped {
+		fmt.Fprintf(w, "  (stopped at %d findings; there may be more)\n", len(r.Findings))
+	}
+	if r.OK() {
+		fmt.Fprintln(w, "ok")
+	}
+}
+
+// byteSize formats n in B, KiB, MiB or GiB.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// progressDisplay shows a check's progress on w once it has run for a
+// second: on a terminal, one line redrawn in place with a bar, cleared at
+// the end so that the summary stands alone; otherwise a plain line at each
+// stage and each second, which a log keeps. A short check prints nothing.
+type progressDisplay struct {
+	w     io.Writer
+	tty   bool
+	start time.Time
+	stop  chan struct{}
+	done  chan struct{}
+
+	mu    sync.Mutex // serializes update between Check and the ticker
+	cur   wal.Progress
+	shown bool // a line was drawn
+	ended bool // the last line was drawn
+}
+
+// showProgress starts a display whose ticker redraws the current stage
+// every interval, so that a long stage still shows the time passing.
+func showProgress(w io.Writer, tty bool, every time.Duration) *progressDisplay {
+	d := &progressDisplay{w: w, tty: tty, start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-d.stop:
+				return
+			case <-t.C:
+				d.update(nil)
+			}
+		}
+	}()
+	return d
+}
+
+// update records p, if not nil, and draws the current stage.
+func (d *progressDisplay) update(p *wal.Progress) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p != nil {
+		d.cur = *p
+	}
+	elapsed := time.Since(d.start)
+	if d.shown = d.shown || elapsed >= time.Second; !d.shown || d.ended || d.cur.Stage == "" {
+		return
+	}
+	d.ended = d.cur.Stage == "done"
+	fmt.Fprint(d.w, progressLine(d.cur, elapsed, d.tty))
+}
+
+// end stops the ticker; nothing is drawn after it returns.
+func (d *progressDisplay) end() {
+	close(d.stop)
+	<-d.done
+}
+
+// progressLine draws p: a bar redrawn over the line on a terminal (and
+// the line cleared when done), a plain line otherwise.
+func progressLine(p wal.Progress, elapsed time.Duration, tty bool) string {
+	const width = 24
+	elapsed = elapsed.Round(100 * time.Millisecond)
+	switch {
+	case !tty:
+		return fmt.Sprintf("check: %3d%% %s (stage %d/%d, %s)\n", p.Percent, p.Stage, p.Step, p.Steps, elapsed)
+	case p.Stage == "done":
+		return "\r\033[K"
+	}
+	full := p.Percent * width / 100
+	bar := strings.Repeat("=", full) + strings.Repeat(" ", width-full)
+	return fmt.Sprintf("\r\033[Kchecking [%s] %3d%% %s (%s)", bar, p.Percent, p.Stage, elapsed)
+}
