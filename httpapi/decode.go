@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -69,9 +70,13 @@ func jsonError(err error) error {
 	var typ *json.UnmarshalTypeError
 	var tooLarge *http.MaxBytesError
 	var notUTF8 invalidUTF8
+	var netErr net.Error
 	switch {
 	case errors.As(err, &tooLarge):
 		return err
+	case errors.As(err, &netErr) && netErr.Timeout():
+		// The http.Server's ReadTimeout passed while the body trickled in.
+		return errorf(errReadTimeout, "the request body did not arrive in time (the server's --read-timeout); nothing was stored")
 	case errors.As(err, &notUTF8):
 		return invalidf("invalid_json", "the body is not valid UTF-8 (at offset %d); JSON must be UTF-8", notUTF8.offset)
 	case errors.Is(err, io.EOF):

@@ -17,6 +17,8 @@ var (
 	errMethodNotAllowed = errors.New("method not allowed")
 	errRouteNotFound    = fmt.Errorf("%w: no such route", job.ErrNotFound)
 	errPanic            = errors.New("internal error; the details are in the server log")
+	errTooManyLongPolls = errors.New("too many long-polls")
+	errReadTimeout      = errors.New("request timeout")
 )
 
 // codedError gives an error a more precise API code than its sentinel's
@@ -93,6 +95,12 @@ func classify(err error) apiError {
 	case errors.Is(err, job.ErrQueueFull):
 		e.status, e.code = http.StatusTooManyRequests, "queue_full"
 		e.message += "; retry later"
+		e.header = map[string]string{"Retry-After": "1"}
+	case errors.Is(err, errReadTimeout):
+		e.status, e.code = http.StatusRequestTimeout, "request_timeout"
+		e.header = map[string]string{"Connection": "close"}
+	case errors.Is(err, errTooManyLongPolls):
+		e.status, e.code = http.StatusTooManyRequests, "too_many_long_polls"
 		e.header = map[string]string{"Retry-After": "1"}
 	case errors.Is(err, job.ErrClosed):
 		// Closing the connection moves a keep-alive client to another

@@ -46,6 +46,7 @@ func TestServer_Errors(t *testing.T) {
 	text := map[string]string{"Content-Type": "text/plain"}
 	none := map[string]string{}
 	big := `{"payload": "` + strings.Repeat("x", httpapi.DefaultMaxBodyBytes) + `"}`
+	overBatch := `{"jobs": [` + strings.Repeat(`{"payload": 0},`, httpapi.DefaultMaxBatch) + `{"payload": 0}]}`
 	cases := []errorCase{
 		// 400: the body.
 		{name: "TruncatedJSON", method: "POST", path: submit, body: `{"payload":`, status: 400, code: "invalid_json"},
@@ -69,6 +70,7 @@ func TestServer_Errors(t *testing.T) {
 		{name: "PriorityTooLow", method: "POST", path: submit, body: `{"payload": 1, "priority": -101}`, status: 400, code: "invalid_request"},
 		{name: "NegativeMaxAttempts", method: "POST", path: submit, body: `{"payload": 1, "max_attempts": -1}`, status: 400, code: "invalid_request"},
 		{name: "JobAndBatch", method: "POST", path: submit, body: `{"payload": 1, "jobs": [{"payload": 2}]}`, status: 400, code: "invalid_request"},
+		{name: "BatchOverLimit", method: "POST", path: submit, body: overBatch, status: 400, code: "batch_too_large"},
 		{name: "EmptyBatch", method: "POST", path: submit, body: `{"jobs": []}`, status: 400, code: "invalid_request"},
 		{name: "BatchMissingPayload", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, {}]}`, status: 400, code: "invalid_request"},
 		{name: "BatchOneBadJob", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, {"payload": 2, "priority": 1000}]}`, status: 400, code: "invalid_request"},

@@ -35,6 +35,11 @@ func (s *Server) getJob(q Queue, r *http.Request) (reply, error) {
 		return ok(newJobView(j))
 	}
 
+	done, err := s.startLongPoll()
+	if err != nil {
+		return reply{}, err
+	}
+	defer done()
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
 	stop := context.AfterFunc(s.drained, cancel)

@@ -47,6 +47,13 @@ func (s *Server) lease(q Queue, r *http.Request) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
+	if wait > 0 {
+		done, err := s.startLongPoll()
+		if err != nil {
+			return reply{}, err
+		}
+		defer done()
+	}
 	// A long-poll ends when the server starts draining, like ?wait= does.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()

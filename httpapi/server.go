@@ -51,6 +51,8 @@ var _ Queue = (*ticketq.Queue)(nil)
 const (
 	DefaultMaxBodyBytes = 1 << 20
 	DefaultMaxWait      = 60 * time.Second
+	DefaultMaxLongPolls = 1024
+	DefaultMaxBatch     = ticketq.MaxBatch
 )
 
 // Options configure a Server. Zero values take the documented defaults, so
@@ -63,6 +65,17 @@ type Options struct {
 	// GET /v1/jobs/{ticket}?wait=; a longer one is refused with 400. The
 	// http.Server's WriteTimeout must exceed it. Defaults to 60 s.
 	MaxWait time.Duration
+	// MaxLongPolls caps the requests that may wait at the same time: GET
+	// /v1/jobs/{ticket}?wait= and leases with a wait. Each holds a
+	// connection and a goroutine for up to MaxWait, so without a cap a
+	// client could hold them by the thousand. One over the cap is refused
+	// at once with 429 too_many_long_polls and Retry-After: 1; requests
+	// that do not wait are never refused by it. Defaults to 1024.
+	MaxLongPolls int
+	// MaxBatch caps the jobs of one batch submit; a larger batch is refused
+	// with 400 batch_too_large. Defaults to, and cannot exceed,
+	// ticketq.MaxBatch (10,000).
+	MaxBatch int
 	// Logger receives one access-log line per request (Info) and the details
 	// of internal errors and panics (Error). Defaults to no logging.
 	Logger zerolog.Logger
@@ -89,6 +102,12 @@ func (o Options) withDefaults() Options {
 	if o.MaxWait <= 0 {
 		o.MaxWait = DefaultMaxWait
 	}
+	if o.MaxLongPolls <= 0 {
+		o.MaxLongPolls = DefaultMaxLongPolls
+	}
+	if o.MaxBatch <= 0 || o.MaxBatch > ticketq.MaxBatch {
+		o.MaxBatch = DefaultMaxBatch
+	}
 	return o
 }
 
@@ -109,6 +128,8 @@ type Server struct {
 	// drained ends in-flight long-polls when Drain is called.
 	drained    context.Context
 	cancelWait context.CancelFunc
+	// longPolls holds a token for each request that is waiting.
+	longPolls chan struct{}
 }
 
 // queueRef boxes the interface so that it fits an atomic.Pointer.
@@ -119,7 +140,7 @@ type queueRef struct{ q Queue }
 // 503 on /readyz until SetQueue.
 func New(q Queue, opts Options) *Server {
 	opts = opts.withDefaults()
-	s := &Server{opts: opts, log: opts.Logger}
+	s := &Server{opts: opts, log: opts.Logger, longPolls: make(chan struct{}, opts.MaxLongPolls)}
 	s.drained, s.cancelWait = context.WithCancel(context.Background())
 	s.SetQueue(q)
 	s.router = s.routes()
@@ -182,4 +203,16 @@ func (s *Server) readyz(r *http.Request) (reply, error) {
 		return reply{status: http.StatusServiceUnavailable, body: statusView{Status: "recovering"}}, nil
 	}
 	return ok(statusView{Status: "ready"})
+}
+
+// startLongPoll takes one of the MaxLongPolls places, or refuses at once:
+// queueing for a place would hold the connection the cap is meant to free.
+// The caller calls the returned function when its wait is over.
+func (s *Server) startLongPoll() (done func(), err error) {
+	select {
+	case s.longPolls <- struct{}{}:
+		return func() { <-s.longPolls }, nil
+	default:
+		return nil, errorf(errTooManyLongPolls, "%d requests are already waiting, this server's limit (--max-long-polls); retry in a second, or ask without a wait", s.opts.MaxLongPolls)
+	}
 }

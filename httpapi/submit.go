@@ -125,6 +125,9 @@ func (s *Server) submit(q Queue, r *http.Request) (reply, error) {
 	if err := readBody(r, &body, true); err != nil {
 		return reply{}, err
 	}
+	if len(body.Jobs) > s.opts.MaxBatch {
+		return reply{}, invalidf("batch_too_large", "the batch has %d jobs, more than this server's limit of %d (--max-batch); split it", len(body.Jobs), s.opts.MaxBatch)
+	}
 	subs, batch, err := body.submissions(job.SystemClock{}.Now())
 	if err != nil {
 		return reply{}, err

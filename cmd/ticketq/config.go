@@ -27,16 +27,23 @@ type Config struct {
 	S3       S3Config
 	Noop     bool
 
-	Queue       ticketq.QueueOptions // defaults of every queue
-	Grace       time.Duration
-	RetainOK    time.Duration
-	RetainDead  time.Duration
-	MaxBody     int64
-	MaxWait     time.Duration
-	LogLevel    string
-	LogFormat   string
-	Pprof       string
-	QueueConfig map[string]*QueueConfig // per-queue settings, by queue name
+	Queue      ticketq.QueueOptions // defaults of every queue
+	Grace      time.Duration
+	RetainOK   time.Duration
+	RetainDead time.Duration
+	MaxBody    int64
+	MaxWait    time.Duration
+	MaxPolls   int // concurrent long-polls
+	// Timeouts of the http.Server: a client that sends its headers or
+	// body slowly, or keeps an idle connection, is cut off after them.
+	HeaderTimeout time.Duration
+	ReadTimeout   time.Duration
+	IdleTimeout   time.Duration
+	MaxBatch      int
+	LogLevel      string
+	LogFormat     string
+	Pprof         string
+	QueueConfig   map[string]*QueueConfig // per-queue settings, by queue name
 
 	// Access (tokens.go, tls.go). Tokens come from TICKETQ_TOKENS, which
 	// has no flag, and TokensFile; TLS is loaded from TLSCert and TLSKey.
@@ -70,17 +77,22 @@ type S3Config struct {
 
 func newConfig() *Config {
 	return &Config{
-		Addr:        "127.0.0.1:8080",
-		Data:        "ticketq-data",
-		Queue:       ticketq.QueueOptions{Workers: ticketq.DefaultWorkers, MaxAttempts: ticketq.DefaultMaxAttempts, Timeout: ticketq.DefaultTimeout, BackoffBase: time.Second, BackoffMax: 10 * time.Minute},
-		Grace:       30 * time.Second,
-		RetainOK:    24 * time.Hour,
-		RetainDead:  7 * 24 * time.Hour,
-		MaxBody:     1 << 20,
-		MaxWait:     60 * time.Second,
-		LogLevel:    "info",
-		LogFormat:   "auto",
-		QueueConfig: map[string]*QueueConfig{},
+		Addr:          "127.0.0.1:8080",
+		Data:          "ticketq-data",
+		Queue:         ticketq.QueueOptions{Workers: ticketq.DefaultWorkers, MaxAttempts: ticketq.DefaultMaxAttempts, Timeout: ticketq.DefaultTimeout, BackoffBase: time.Second, BackoffMax: 10 * time.Minute},
+		Grace:         30 * time.Second,
+		RetainOK:      24 * time.Hour,
+		RetainDead:    7 * 24 * time.Hour,
+		MaxBody:       1 << 20,
+		MaxWait:       60 * time.Second,
+		MaxPolls:      httpapi.DefaultMaxLongPolls,
+		HeaderTimeout: 10 * time.Second,
+		ReadTimeout:   30 * time.Second,
+		IdleTimeout:   2 * time.Minute,
+		MaxBatch:      httpapi.DefaultMaxBatch,
+		LogLevel:      "info",
+		LogFormat:     "auto",
+		QueueConfig:   map[string]*QueueConfig{},
 	}
 }
 
@@ -119,6 +131,11 @@ func (c *Config) settings() []setting {
 		{"retain-dead", []string{"TICKETQ_RETAIN_DEAD"}, "how long dead jobs are kept; a negative value keeps them forever", (*durationValue)(&c.RetainDead), "DURATION"},
 		{"max-body", []string{"TICKETQ_MAX_BODY"}, "largest request body in bytes (suffixes KiB, MiB)", (*sizeValue)(&c.MaxBody), "BYTES"},
 		{"max-wait", []string{"TICKETQ_MAX_WAIT"}, "longest ?wait= long-poll a client may ask for", (*durationValue)(&c.MaxWait), "DURATION"},
+		{"header-timeout", []string{"TICKETQ_HEADER_TIMEOUT"}, "time a client has to send a request's headers (slowloris guard)", (*durationValue)(&c.HeaderTimeout), "DURATION"},
+		{"read-timeout", []string{"TICKETQ_READ_TIMEOUT"}, "time a client has to send a whole request, body included; at least --header-timeout", (*durationValue)(&c.ReadTimeout), "DURATION"},
+		{"idle-timeout", []string{"TICKETQ_IDLE_TIMEOUT"}, "how long an idle keep-alive connection stays open", (*durationValue)(&c.IdleTimeout), "DURATION"},
+		{"max-long-polls", []string{"TICKETQ_MAX_LONG_POLLS"}, "requests that may wait at once (?wait= and leases with a wait); more get 429", (*intValue)(&c.MaxPolls), "N"},
+		{"max-batch", []string{"TICKETQ_MAX_BATCH"}, fmt.Sprintf("most jobs in one batch submit (1..%d)", ticketq.MaxBatch), (*intValue)(&c.MaxBatch), "N"},
 		{"log-level", []string{"TICKETQ_LOG_LEVEL"}, "debug, info, warn or error", (*stringValue)(&c.LogLevel), "LEVEL"},
 		{"log-format", []string{"TICKETQ_LOG_FORMAT"}, "json, console, or auto (console on a terminal)", (*stringValue)(&c.LogFormat), "FORMAT"},
 		{"tokens-file", []string{"TICKETQ_TOKENS_FILE"}, "file of bearer tokens, one 'NAME ROLE SECRET' a line (roles submit, work, admin; # comments; mode 600); adds to TICKETQ_TOKENS", (*stringValue)(&c.TokensFile), "FILE"},
@@ -207,6 +224,15 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBody < 1024 {
 		return fmt.Errorf("--max-body %d: at least 1024 bytes", c.MaxBody)
+	}
+	if c.HeaderTimeout <= 0 || c.ReadTimeout < c.HeaderTimeout || c.IdleTimeout <= 0 {
+		return fmt.Errorf("--header-timeout %s, --read-timeout %s, --idle-timeout %s: want positive durations, the read timeout at least the header timeout", c.HeaderTimeout, c.ReadTimeout, c.IdleTimeout)
+	}
+	if c.MaxPolls < 1 {
+		return fmt.Errorf("--max-long-polls %d: at least 1", c.MaxPolls)
+	}
+	if c.MaxBatch < 1 || c.MaxBatch > ticketq.MaxBatch {
+		return fmt.Errorf("--max-batch %d: want 1..%d", c.MaxBatch, ticketq.MaxBatch)
 	}
 	if c.MaxWait <= 0 || c.Grace <= 0 {
 		return errors.New("--max-wait and --grace must be positive")

@@ -106,6 +106,9 @@ func TestParseServeConfig_Errors(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined"},
 		{"attempts out of range", []string{"--max-attempts", "5000"}, nil, "max attempts 5000"},
 		{"zero retention", []string{"--retain-dead", "0s"}, nil, "negative to keep jobs forever"},
+		{"no long-polls", []string{"--max-long-polls", "0"}, nil, "--max-long-polls 0: at least 1"},
+		{"batch over the library's", nil, map[string]string{"TICKETQ_MAX_BATCH": "10001"}, "--max-batch 10001: want 1..10000"},
+		{"zero batch", []string{"--max-batch", "0"}, nil, "--max-batch 0: want 1..10000"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -40,15 +40,18 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
-	api := httpapi.New(nil, httpapi.Options{MaxBodyBytes: c.MaxBody, MaxWait: c.MaxWait, Logger: log, Tokens: c.Tokens})
+	api := httpapi.New(nil, httpapi.Options{MaxBodyBytes: c.MaxBody, MaxWait: c.MaxWait, MaxLongPolls: c.MaxPolls, MaxBatch: c.MaxBatch, Logger: log, Tokens: c.Tokens})
+	const maxHeaderBytes = 64 << 10 // bearer tokens and request ids fit many times over
 	hs := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		Handler: api,
+		// A slow client is cut off after these: it holds a goroutine and
+		// a socket, never a worker or a store operation.
+		ReadHeaderTimeout: c.HeaderTimeout,
+		ReadTimeout:       c.ReadTimeout,
 		// A long-poll may hold a response for MaxWait.
 		WriteTimeout:   c.MaxWait + 30*time.Second,
-		IdleTimeout:    2 * time.Minute,
-		MaxHeaderBytes: 64 << 10,
+		IdleTimeout:    c.IdleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       stdlog.New(zerologWriter{log}, "", 0),
 		TLSConfig:      c.TLS,
 	}
