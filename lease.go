@@ -183,7 +183,11 @@ func (q *Queue) settle(ctx context.Context, st backend.Settlement) (*Job, error)
 	if errs[0] != nil {
 		return nil, errs[0]
 	}
-	return q.b.Get(ctx, st.Ticket)
+	j, err := q.b.Get(ctx, st.Ticket)
+	if err == nil {
+		q.observeRun(j, q.opts.Clock.Now())
+	}
+	return j, err
 }
 
 // Release gives a leased job back without charging an attempt: its worker
@@ -237,6 +241,7 @@ func (q *Queue) expireLeases(ctx context.Context) {
 				break
 			}
 			if n > 0 {
+				q.opts.Observer.LeasesExpired(n)
 				q.log.Info().Str("component", "leases").Int("expired", n).Msg("leases expired; their jobs are back in line")
 			}
 			if n < expiryBatch {

@@ -38,6 +38,9 @@ type Options struct {
 	// SweepBatch is how many jobs one sweeper transaction deletes, so that
 	// purging never holds the committer long. Defaults to 500.
 	SweepBatch int
+	// Observer receives the events a metrics system counts (see Observer
+	// and package metrics). Defaults to none.
+	Observer Observer
 
 	// wrap lets this package's tests put a backend in front of the WAL
 	// before anything uses it (to hold or observe calls).
@@ -207,6 +210,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SweepBatch <= 0 {
 		o.SweepBatch = 500
+	}
+	if o.Observer == nil {
+		o.Observer = noObserver{}
 	}
 	return o
 }

@@ -83,7 +83,7 @@ func Open(dir string, opts Options) (*Queue, error) {
 		fatal:     make(chan error, 1),
 	}
 	q.progress.pending = make(map[Ticket]backend.Progress)
-	l, err := wal.Open(dir, wal.Options{Clock: opts.Clock, Notify: q.onChanges, Logger: opts.Logger})
+	l, err := wal.Open(dir, wal.Options{Clock: opts.Clock, Notify: q.onChanges, Logger: opts.Logger, OnCommit: opts.Observer.Committed})
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +97,7 @@ func Open(dir string, opts Options) (*Queue, error) {
 		return nil, err
 	}
 	q.recovery = rep
+	opts.Observer.Recovered(rep.Recovered, rep.Duration)
 	if err := q.loadOverrides(context.Background()); err != nil {
 		_ = l.Close()
 		return nil, err
@@ -288,6 +289,9 @@ func (q *Queue) onChanges(cs []backend.Change) {
 				p.Wake()
 			}
 		case c.State.Final():
+			if c.State == job.Dead {
+				q.opts.Observer.Died(c.Queue)
+			}
 			q.wakeWaiters(c.Ticket)
 		}
 	}
@@ -392,7 +396,26 @@ func (s source) Finish(ctx context.Context, done []dispatcher.Done) ([]error, er
 	}
 	errs, err := s.q.b.Settle(ctx, sts)
 	s.q.noteFailure(err)
+	if err == nil {
+		now := s.q.opts.Clock.Now()
+		for i, d := range done {
+			if errs[i] == nil {
+				s.q.opts.Observer.Ran(d.Job.Queue, runOutcome(sts[i].Outcome), max(now.Sub(d.Job.StartedAt), 0))
+			}
+		}
+	}
 	return errs, err
+}
+
+// runOutcome names a settlement's outcome for Observer.Ran.
+func runOutcome(o backend.Outcome) string {
+	switch o {
+	case backend.Succeeded:
+		return RunSucceeded
+	case backend.Retry:
+		return RunRetried
+	}
+	return RunDead
 }
 
 func (s source) ReportProgress(j *job.Job, percent int, message string) error {

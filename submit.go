@@ -36,8 +36,14 @@ func (q *Queue) SubmitBatch(ctx context.Context, queue string, subs []Submission
 		return nil, ErrClosed
 	}
 	if err := job.ValidateQueueName(queue); err != nil {
-		return nil, err
+		return nil, err // not observed: the name would be a label
 	}
+	rs, err := q.submitBatch(ctx, queue, subs)
+	q.observeSubmit(queue, len(subs), rs, err)
+	return rs, err
+}
+
+func (q *Queue) submitBatch(ctx context.Context, queue string, subs []Submission) ([]Receipt, error) {
 	if len(subs) == 0 {
 		return nil, fmt.Errorf("%w: a batch needs at least one job", ErrInvalid)
 	}

@@ -110,6 +110,7 @@ func (l *Log) commit(batch []*op) {
 			}
 			return
 		}
+		start := time.Now()
 		failed, changes, err := l.run(batch)
 		if failed >= 0 {
 			solo := batch[failed]
@@ -141,6 +142,7 @@ func (l *Log) commit(batch []*op) {
 		l.spaceAgain()
 		l.commits.Add(1)
 		l.opsDone.Add(uint64(len(batch)))
+		l.observeCommit(len(batch), start)
 		if l.notify != nil && len(changes) > 0 {
 			l.notify(changes)
 		}
@@ -154,6 +156,7 @@ func (l *Log) commit(batch []*op) {
 // commitSolo runs one op that failed inside a batch in a transaction of its
 // own; whatever it returns now is its answer.
 func (l *Log) commitSolo(o *op) {
+	start := time.Now()
 	failed, changes, err := l.run([]*op{o})
 	switch {
 	case failed == 0:
@@ -168,6 +171,7 @@ func (l *Log) commitSolo(o *op) {
 		l.spaceAgain()
 		l.commits.Add(1)
 		l.opsDone.Add(1)
+		l.observeCommit(1, start)
 		if l.notify != nil && len(changes) > 0 {
 			l.notify(changes)
 		}
@@ -313,4 +317,19 @@ func (w *wtx) flush() error {
 		q.dirty = false
 	}
 	return nil
+}
+
+// observeCommit reports a commit to OnCommit. bbolt adds a transaction's
+// write time (page writes and both fsyncs) to its database stats when the
+// transaction closes; the committer is the only writer, so the growth
+// since the previous commit is this commit's.
+func (l *Log) observeCommit(ops int, start time.Time) {
+	if l.onCommit == nil {
+		return
+	}
+	st := l.db.Stats()
+	total := st.TxStats.GetWriteTime()
+	write := total - l.lastWrite
+	l.lastWrite = total
+	l.onCommit(ops, time.Since(start), write)
 }
