@@ -62,7 +62,8 @@ func TestClient_TokenSent(t *testing.T) {
 }
 
 // Ensure that 401 and 403 become an *APIError with codes unauthorized and
-// forbidden, match no sentinel of package job, and are not retried.
+// forbidden, match ErrUnauthorized or ErrForbidden and no sentinel of
+// package job, and are not retried.
 func TestClient_Unauthorized(t *testing.T) {
 	url, hits := authServer(t,
 		httpapi.Token{Name: "ci", Role: httpapi.RoleSubmit, Secret: "submit-secret-0123456789"},
@@ -75,6 +76,10 @@ func TestClient_Unauthorized(t *testing.T) {
 		code        string
 	}{
 		{"NoToken", "", func(c *client.Client) error { _, err := c.Queues(ctx); return err }, 401, "unauthorized"},
+		{"WorkerWithSubmitToken", "submit-secret-0123456789", func(c *client.Client) error {
+			_, err := c.Lease(ctx, "q", client.LeaseOptions{})
+			return err
+		}, 403, "forbidden"},
 		{"WrongToken", "wrong-secret-0123456789", func(c *client.Client) error {
 			_, err := c.Submit(ctx, "q", client.Submission{Payload: []byte("1"), IdempotencyKey: "k"})
 			return err
@@ -90,6 +95,13 @@ func TestClient_Unauthorized(t *testing.T) {
 			if !errors.As(err, &ae) || ae.Status != c.status || ae.Code != c.code {
 				t.Fatalf("error = %#v, want an APIError %d %s", err, c.status, c.code)
 			}
+			is, isNot := client.ErrUnauthorized, client.ErrForbidden
+			if c.status == 403 {
+				is, isNot = isNot, is
+			}
+			if !errors.Is(err, is) || errors.Is(err, isNot) {
+				t.Fatalf("%v: errors.Is %v = %t, %v = %t", err, is, errors.Is(err, is), isNot, errors.Is(err, isNot))
+			}
 			for _, s := range []error{job.ErrInvalid, job.ErrNotFound, job.ErrConflict, job.ErrClosed, job.ErrQueueFull} {
 				if errors.Is(err, s) {
 					t.Fatalf("%v matches %v", err, s)
@@ -103,6 +115,29 @@ func TestClient_Unauthorized(t *testing.T) {
 	admin := newClient(t, url, client.Options{Token: "admin-secret-0123456789a"})
 	if _, err := admin.Queues(ctx); err != nil {
 		t.Fatalf("admin: %v", err)
+	}
+}
+
+// Ensure that a job shows the token that submitted it, and that another
+// submit token's Status of it is job.ErrNotFound, as for an unknown ticket.
+func TestClient_SubmittedBy(t *testing.T) {
+	url, _ := authServer(t,
+		httpapi.Token{Name: "ci", Role: httpapi.RoleSubmit, Secret: "submit-secret-0123456789"},
+		httpapi.Token{Name: "cd", Role: httpapi.RoleSubmit, Secret: "other-submit-0123456789"},
+		httpapi.Token{Name: "ops", Role: httpapi.RoleAdmin, Secret: "admin-secret-0123456789a"})
+	ctx := context.Background()
+	ci := newClient(t, url, client.Options{Token: "submit-secret-0123456789"})
+	r, err := ci.Submit(ctx, "q", client.Submission{Payload: []byte("1")})
+	must(t, err)
+	for _, c := range []*client.Client{ci, newClient(t, url, client.Options{Token: "admin-secret-0123456789a"})} {
+		j, err := c.Status(ctx, r.Ticket)
+		if err != nil || j.SubmittedBy != "ci" {
+			t.Fatalf("Status = %+v, %v; want SubmittedBy ci", j, err)
+		}
+	}
+	cd := newClient(t, url, client.Options{Token: "other-submit-0123456789"})
+	if _, err := cd.Status(ctx, r.Ticket); !errors.Is(err, job.ErrNotFound) {
+		t.Fatalf("another submit token's Status: %v, want ErrNotFound", err)
 	}
 }
 

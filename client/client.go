@@ -51,8 +51,8 @@ type Options struct {
 	// for a server that has tokens configured. Empty sends none. A server
 	// answers a missing or unknown token with 401 unauthorized and a token
 	// whose role does not allow the call with 403 forbidden: an *APIError
-	// with that Status and Code, which matches no sentinel of package job
-	// and is never retried.
+	// with that Status and Code, which matches ErrUnauthorized or
+	// ErrForbidden (no sentinel of package job) and is never retried.
 	Token string
 	// TLSConfig configures TLS for an https:// server URL, for example
 	// RootCAs to trust a private CA. It applies to the default HTTPClient;

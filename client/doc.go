@@ -16,7 +16,9 @@
 // Every non-2xx answer is an *APIError with the status, the API's code and
 // message, and Retry-After. It matches the sentinels of package job with
 // errors.Is: errors.Is(err, job.ErrNotFound), job.ErrLeaseMismatch,
-// job.ErrQueueFull and so on, as the embedded queue's errors do.
+// job.ErrQueueFull and so on, as the embedded queue's errors do. A refused
+// token (401, 403) matches ErrUnauthorized or ErrForbidden; it is never
+// retried, and it stops a Worker.
 //
 // # Retries
 //

@@ -19,10 +19,24 @@ import (
 // It wraps job.ErrLeaseMismatch.
 var ErrLeaseLost = fmt.Errorf("%w: the lease was lost (it expired or the job was re-leased)", job.ErrLeaseMismatch)
 
+// Refusals of the caller's token. An *APIError with status 401 or 403
+// matches one of them with errors.Is, whether the answer came from ticketq
+// (codes unauthorized and forbidden) or from a proxy in front of it. No
+// retry fixes either: the client never repeats such a call, and a Worker
+// stops on them.
+var (
+	// ErrUnauthorized is a 401: the server needs a token and the one sent,
+	// if any, is not valid (Options.Token).
+	ErrUnauthorized = errors.New("the server refused the token (401 unauthorized)")
+	// ErrForbidden is a 403: the token is valid, but its role does not
+	// allow the call (a submit token leasing jobs, say).
+	ErrForbidden = errors.New("the token's role does not allow the call (403 forbidden)")
+)
+
 // APIError is an error answer of the server: any non-2xx status. Match it
 // with errors.Is against the sentinels of package job (job.ErrNotFound,
-// job.ErrLeaseMismatch, job.ErrQueueFull, …), or with errors.As to read the
-// code.
+// job.ErrLeaseMismatch, job.ErrQueueFull, …) and ErrUnauthorized or
+// ErrForbidden, or with errors.As to read the code.
 type APIError struct {
 	// Status is the HTTP status code.
 	Status int
@@ -76,18 +90,27 @@ var codeSentinels = map[string]error{
 	"disk_full":              job.ErrDiskFull,
 	"body_too_large":         job.ErrInvalid,
 	"unsupported_media_type": job.ErrInvalid,
+	"unauthorized":           ErrUnauthorized,
+	"forbidden":              ErrForbidden,
 }
 
-// sentinel returns the job error that the answer stands for, or nil.
+// sentinel returns the error that the answer stands for, or nil.
 func (e *APIError) sentinel() error {
 	if s, ok := codeSentinels[e.Code]; ok {
 		return s
 	}
-	// Every 400 (invalid_json, unknown_field, invalid_ticket,
-	// invalid_request and codes added later) is input that can never
-	// succeed as sent.
-	if e.Status == http.StatusBadRequest {
+	switch e.Status {
+	case http.StatusBadRequest:
+		// Every 400 (invalid_json, unknown_field, invalid_ticket,
+		// invalid_request and codes added later) is input that can never
+		// succeed as sent.
 		return job.ErrInvalid
+	case http.StatusUnauthorized:
+		// Also a proxy's 401 or 403, which has no ticketq code: the
+		// token is refused all the same.
+		return ErrUnauthorized
+	case http.StatusForbidden:
+		return ErrForbidden
 	}
 	return nil
 }

@@ -83,6 +83,11 @@ func (w *worker) execute(runs context.Context, lj LeasedJob) {
 		r.log.Info("job dropped: the lease no longer holds it", "cause", lost)
 		return
 	}
+	if w.refusal() != nil {
+		// An ack or nack would be refused like the call before it.
+		r.log.Warn("job not settled: the server refused the token; it runs again when its lease expires")
+		return
+	}
 	r.flushProgress()
 	r.settle(context.Cause(hctx), result, err)
 }
@@ -166,6 +171,9 @@ func (r *run) logSettle(op string, err error) {
 	case errors.Is(err, job.ErrLeaseMismatch):
 		// Canceled or expired between the handler's return and now.
 		r.log.Info(op+" refused: the lease no longer holds the job", "err", err)
+	case tokenRefused(err):
+		r.log.Error(op+" refused with the token; the job runs again when its lease expires", "err", err)
+		r.w.refuse(err)
 	default:
 		r.log.Error(op+" failed; the job runs again when its lease expires", "err", err)
 	}
@@ -200,6 +208,10 @@ func (r *run) heartbeat() {
 			return
 		}
 		if r.noteLoss(err) {
+			return
+		}
+		if tokenRefused(err) {
+			r.w.refuse(err) // cancels the handler, which ends this loop
 			return
 		}
 		if err != nil {
@@ -310,6 +322,10 @@ func (r *run) flushProgress() {
 
 func (r *run) sendProgress(ctx context.Context, p *progressReport) {
 	err := r.w.c.Progress(ctx, r.lj.Ticket, r.lj.Lease, p.percent, p.message)
+	if tokenRefused(err) {
+		r.w.refuse(err)
+		return
+	}
 	if err != nil && !r.noteLoss(err) && ctx.Err() == nil {
 		r.log.Warn("progress report failed", "err", err)
 	}

@@ -31,6 +31,10 @@ type Job struct {
 	StartedAt      time.Time  `json:"started_at,omitzero"`
 	FinishedAt     time.Time  `json:"finished_at,omitzero"`
 	LastError      string     `json:"last_error,omitempty"`
+	// SubmittedBy is the name of the token that submitted the job; empty
+	// for a job submitted without one. A submit token sees only the jobs
+	// it submitted.
+	SubmittedBy string `json:"submitted_by,omitempty"`
 	// LeaseExpiresAt is the deadline of a pull worker's lease; zero when the
 	// job is not leased.
 	LeaseExpiresAt time.Time `json:"lease_expires_at,omitzero"`

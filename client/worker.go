@@ -43,12 +43,14 @@ const (
 //
 // The handler's context is canceled with cause job.ErrJobCanceled when the
 // job is canceled on the server, with ErrLeaseLost when the lease expired,
-// and with job.ErrShutdown when Run stops and Grace is over; in the first
-// two cases the result is dropped, because the job is no longer this
-// worker's. A run interrupted by the shutdown is released: queued again at
-// once, without an attempt charged. A handler that ignores the cancel of
-// its context for longer than HardStop is abandoned (Run returns; the job
-// comes back when its lease expires).
+// with an error matching ErrUnauthorized or ErrForbidden when the server
+// refuses the worker's token, and with job.ErrShutdown when Run stops and
+// Grace is over; in the first three cases the result is dropped, because
+// the job is no longer this worker's or could not be acked. A run
+// interrupted by the shutdown is released: queued again at once, without
+// an attempt charged. A handler that ignores the cancel of its context for
+// longer than HardStop is abandoned (Run returns; the job comes back when
+// its lease expires).
 type Worker struct {
 	// Client talks to the server. Required.
 	Client *Client
@@ -139,9 +141,14 @@ func (w *Worker) config() (workerConfig, error) {
 // running handlers finish for Grace, cancels the rest (cause
 // job.ErrShutdown) and settles them, and returns nil once every handler has
 // returned. Errors talking to the server are logged and retried with
-// backoff, so a server restart does not stop the worker; Run returns an
-// error only for an invalid Worker or when the server refuses the lease
-// request itself as invalid (400), which no retry can fix.
+// backoff, so a server restart does not stop the worker. Run returns an
+// error only for what no retry can fix: an invalid Worker, a lease request
+// that the server refuses as invalid (400), or the worker's token refused
+// (401 or 403) on any call. A refused token stops the worker at once: it
+// leases nothing more, cancels the running handlers and sends nothing more,
+// since every call would be refused alike; their jobs run again when their
+// leases expire. The error says that the token was refused, matches
+// ErrUnauthorized or ErrForbidden, and wraps the *APIError.
 func (w *Worker) Run(ctx context.Context) error {
 	cfg, err := w.config()
 	if err != nil {
@@ -153,9 +160,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	base := context.WithoutCancel(ctx)
 	runs, stopRuns := context.WithCancelCause(base)
 	defer stopRuns(nil)
-	wk := &worker{workerConfig: cfg, base: base, slots: make(chan struct{}, cfg.concurrency)}
+	// Leasing ends with ctx, or earlier when the token is refused.
+	leasing, stopLeasing := context.WithCancel(ctx)
+	defer stopLeasing()
+	wk := &worker{
+		workerConfig: cfg, base: base, slots: make(chan struct{}, cfg.concurrency),
+		stopLeasing: stopLeasing, stopRuns: stopRuns, refused: make(chan struct{}),
+	}
 
-	err = wk.lease(ctx, runs)
+	err = wk.lease(leasing, runs)
 
 	done := make(chan struct{})
 	go func() { wk.wg.Wait(); close(done) }()
@@ -163,18 +176,31 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer grace.Stop()
 	select {
 	case <-done:
+	case <-wk.refused:
+		// The runs are canceled already, and nothing they return can be
+		// settled: there is no grace to give.
+		wk.abandonAfter(done, cfg.hardStop)
 	case <-grace.C:
 		cfg.log.Warn("grace period over; canceling running jobs", "grace", cfg.grace)
 		stopRuns(job.ErrShutdown)
-		hard := time.NewTimer(cfg.hardStop)
-		defer hard.Stop()
-		select {
-		case <-done:
-		case <-hard.C:
-			cfg.log.Error("handlers ignored the cancel of their context; abandoning them", "hard_stop", cfg.hardStop)
-		}
+		wk.abandonAfter(done, cfg.hardStop)
+	}
+	// A refusal may also come from the last acks, after ctx ended.
+	if rerr := wk.refusal(); rerr != nil {
+		return rerr
 	}
 	return err
+}
+
+// abandonAfter waits for done, the end of every handler, for at most d.
+func (w *worker) abandonAfter(done <-chan struct{}, d time.Duration) {
+	hard := time.NewTimer(d)
+	defer hard.Stop()
+	select {
+	case <-done:
+	case <-hard.C:
+		w.log.Error("handlers ignored the cancel of their context; abandoning them", "hard_stop", d)
+	}
 }
 
 // DefaultHardStop is the default of Worker.HardStop.
@@ -188,6 +214,50 @@ type worker struct {
 	// concurrency jobs are leased at once.
 	slots chan struct{}
 	wg    sync.WaitGroup
+
+	// stopLeasing and stopRuns end the lease loop and the handlers'
+	// contexts; refuse calls them.
+	stopLeasing context.CancelFunc
+	stopRuns    context.CancelCauseFunc
+	// refused is closed, and refusalErr holds Run's error, once the
+	// server has refused the token.
+	refused    chan struct{}
+	mu         sync.Mutex
+	refusalErr error
+}
+
+// tokenRefused reports whether err is the server refusing the worker's
+// token (401 or 403). No retry fixes that, and every other call would be
+// refused alike.
+func tokenRefused(err error) bool {
+	return errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden)
+}
+
+// refuse stops the worker for good once the server has refused its token
+// (err, from any call): leasing stops, the running handlers are canceled
+// with the refusal as cause, and no call is made any more — no ack, nack,
+// release or give-back, which would be refused the same way. Waiting for
+// the handlers would only run work that cannot be acked, while their
+// heartbeats fail and their leases run out, after which the server hands
+// the jobs to another worker. It returns the error that Run returns.
+func (w *worker) refuse(err error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.refusalErr == nil {
+		w.refusalErr = fmt.Errorf("worker: the server refused the token: %w", err)
+		w.log.Error("the server refused the token; stopping the worker (its jobs run again when their leases expire)", "err", err)
+		close(w.refused)
+		w.stopLeasing()
+		w.stopRuns(w.refusalErr)
+	}
+	return w.refusalErr
+}
+
+// refusal returns the error of refuse, or nil while the token is accepted.
+func (w *worker) refusal() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.refusalErr
 }
 
 // lease is the leasing loop: it takes as many jobs as there are free slots
@@ -198,6 +268,12 @@ func (w *worker) lease(ctx, runs context.Context) error {
 		n := w.acquire(ctx)
 		if n == 0 {
 			return nil // ctx ended
+		}
+		if ctx.Err() != nil {
+			// A slot and the end of ctx came at once, and acquire chose
+			// the slot: no lease is sent after the stop.
+			w.release(n)
+			return nil
 		}
 		jobs, err := w.c.Lease(ctx, w.queue, LeaseOptions{Max: n, Visibility: w.visibility, Wait: w.wait})
 		w.release(n - len(jobs))
@@ -211,6 +287,9 @@ func (w *worker) lease(ctx, runs context.Context) error {
 			return nil
 		}
 		if err != nil {
+			if tokenRefused(err) {
+				return w.refuse(err)
+			}
 			if errors.Is(err, job.ErrInvalid) {
 				return fmt.Errorf("worker: %w", err)
 			}
@@ -261,9 +340,15 @@ func (w *worker) release(n int) {
 // giveBack releases a job leased during the shutdown, so that it runs again
 // at once elsewhere without an attempt charged.
 func (w *worker) giveBack(lj LeasedJob) {
+	if w.refusal() != nil {
+		return // it would be refused too; the lease expires instead
+	}
 	ctx, cancel := context.WithTimeout(w.base, w.visibility)
 	defer cancel()
 	if _, err := w.c.Release(ctx, lj.Ticket, lj.Lease); err != nil {
+		if tokenRefused(err) {
+			w.refuse(err)
+		}
 		w.log.Warn("could not give back a job leased during shutdown; it returns when its lease expires",
 			"ticket", lj.Ticket, "err", err)
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/gorilla/mux"
+
+	"github.com/ticketq/ticketq/job"
 )
 
 // Role is what a token may do. Admin may do everything; the other roles
@@ -17,14 +20,15 @@ type Role string
 
 // The roles a Token can have.
 const (
-	// RoleSubmit may submit jobs and read any job's status (GET
-	// /v1/jobs/{ticket}, with ?wait=). The store does not record who
-	// submitted a job, so "its own jobs" cannot be told apart; tickets are
-	// sequential, so a submit token can read every job, payload and result
-	// included.
+	// RoleSubmit may submit jobs and read the status of the jobs it
+	// submitted (GET /v1/jobs/{ticket}, with ?wait=). Each job records the
+	// name of the token that submitted it; another token's job, or one
+	// submitted without a token, answers 404 not_found exactly as an
+	// unknown ticket does, so tickets, which are sequential, reveal nothing.
+	// Idempotency keys are scoped to the token's name as well.
 	RoleSubmit Role = "submit"
 	// RoleWork may lease jobs of pull queues and ack, nack, extend, release
-	// and report the progress of its leases, and read a job's status.
+	// and report the progress of its leases, and read any job's status.
 	RoleWork Role = "work"
 	// RoleAdmin may use every route: also cancel, retry, list, queue
 	// stats, pause, resume and PATCH of limits.
@@ -37,8 +41,11 @@ const MinSecretLen = 16
 
 // Token is one bearer token that the server accepts.
 type Token struct {
-	// Name identifies the holder in the access log and in 403 messages.
-	// It is not secret: 1..64 characters of [A-Za-z0-9._-].
+	// Name identifies the holder in the access log and in 403 messages,
+	// and is stored with each job the token submits (the job's
+	// submitted_by), which is how a submit token is kept to its own jobs:
+	// renaming a token cuts it off from the jobs it submitted before. It is
+	// not secret: 1..64 (job.MaxSubmitterLen) characters of [A-Za-z0-9._-].
 	Name string
 	// Role is what the token may do.
 	Role Role
@@ -52,8 +59,10 @@ type Token struct {
 
 // Validate reports what is wrong with t, without quoting its secret.
 func (t Token) Validate() error {
-	if t.Name == "" || len(t.Name) > 64 || strings.Trim(t.Name, nameChars) != "" {
-		return fmt.Errorf("token name %q: want 1..64 characters of [A-Za-z0-9._-]", t.Name)
+	// The name is stored as each submitted job's Submitter, so it obeys
+	// that field's limits.
+	if t.Name == "" || len(t.Name) > job.MaxSubmitterLen || strings.Trim(t.Name, nameChars) != "" {
+		return fmt.Errorf("token name %q: want 1..%d characters of [A-Za-z0-9._-]", t.Name, job.MaxSubmitterLen)
 	}
 	switch t.Role {
 	case RoleSubmit, RoleWork, RoleAdmin:
@@ -249,23 +258,59 @@ func required(router *mux.Router, r *http.Request) roleSet {
 }
 
 // authorize checks the request's token when tokens are configured and
-// answers 401 or 403 itself. It returns the token's name (for the access
-// log) and whether the request may go on.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (name string, ok bool) {
+// answers 401 or 403 itself. It returns the request's token (nil when
+// tokens are off, the path is open or no valid token was sent) and whether
+// the request may go on.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (t *authToken, ok bool) {
 	a := s.auth
 	if a == nil || a.open[r.URL.Path] {
-		return "", true
+		return nil, true
 	}
 	t, err := a.authenticate(r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return "", false
+		return nil, false
 	}
 	if need := required(s.router, r); t.roles&need == 0 {
 		s.writeError(w, r, errorf(errForbidden, "token %q has the %s role; %s %s needs %s", t.name, t.role, r.Method, r.URL.Path, describe(need)))
-		return t.name, false
+		return t, false
 	}
-	return t.name, true
+	return t, true
+}
+
+// tokenKey is the context key of the request's token.
+type tokenKey struct{}
+
+// withToken returns r carrying t, so that handlers know who calls: submit
+// records the token's name with the job, getJob keeps a submit token to its
+// own jobs. A nil t (tokens off, an open path) leaves r as it is.
+func withToken(r *http.Request, t *authToken) *http.Request {
+	if t == nil {
+		return r
+	}
+	return r.WithContext(context.WithValue(r.Context(), tokenKey{}, t))
+}
+
+// tokenOf returns the token that made r, or nil when tokens are off or the
+// path is open. The token holds no secret, only its digest.
+func tokenOf(r *http.Request) *authToken {
+	t, _ := r.Context().Value(tokenKey{}).(*authToken)
+	return t
+}
+
+// ownJobsOnly reports whether the request's token may read only the jobs
+// it submitted: a submit token. Work and admin tokens, and every request
+// when tokens are off, read all jobs.
+func ownJobsOnly(r *http.Request) bool {
+	t := tokenOf(r)
+	return t != nil && t.role == RoleSubmit
+}
+
+// mayRead reports whether the request's token may read j. Only the name is
+// compared: it is unique among the configured tokens, and a job keeps it
+// when the token's secret is rotated.
+func mayRead(r *http.Request, j *job.Job) bool {
+	return !ownJobsOnly(r) || j.Submitter == tokenOf(r).name
 }
 
 // describe names the roles of a set for a 403 message.

@@ -2,13 +2,19 @@ package httpapi
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/ticketq/ticketq/job"
 )
 
 // getJob answers a job's view. With ?wait=30s it long-polls: it answers as
 // soon as the job is final, or with the job as it is when the wait passes,
-// the client goes away or the server starts draining.
+// the client goes away or the server starts draining. A submit token reads
+// only the jobs it submitted: any other ticket answers 404 not_found, as an
+// unknown one does.
 func (s *Server) getJob(q Queue, r *http.Request) (reply, error) {
 	t, err := ticketParam(r)
 	if err != nil {
@@ -28,11 +34,19 @@ func (s *Server) getJob(q Queue, r *http.Request) (reply, error) {
 		}
 	}
 	if wait == 0 {
-		j, err := q.Status(r.Context(), t)
+		j, err := readable(q, r, t)
 		if err != nil {
 			return reply{}, err
 		}
 		return ok(newJobView(j))
+	}
+	// A submit token's ticket is checked before the wait, so that a
+	// foreign one is never waited on (nor takes a long-poll slot) and
+	// answers at once, as an unknown one does.
+	if ownJobsOnly(r) {
+		if _, err := readable(q, r, t); err != nil {
+			return reply{}, err
+		}
 	}
 
 	done, err := s.startLongPoll()
@@ -58,6 +72,21 @@ func (s *Server) getJob(q Queue, r *http.Request) (reply, error) {
 		return reply{}, err
 	}
 	return ok(newJobView(j))
+}
+
+// readable returns job t if the request's token may read it (mayRead).
+// For a submit token, a job it may not read and an unknown ticket get the
+// same error, built here for both, so that no answer tells a foreign
+// ticket from a free one.
+func readable(q Queue, r *http.Request, t job.Ticket) (*job.Job, error) {
+	j, err := q.Status(r.Context(), t)
+	switch {
+	case err == nil && mayRead(r, j):
+		return j, nil
+	case err == nil, errors.Is(err, job.ErrNotFound) && ownJobsOnly(r):
+		return nil, fmt.Errorf("%w: ticket %s", job.ErrNotFound, t)
+	}
+	return nil, err
 }
 
 // cancel cancels a job; a final one answers 409 already_final.

@@ -19,7 +19,8 @@ const RequestIDHeader = "X-Request-Id"
 // costs one recorder and no closures: it gives the request an id (the
 // client's, if it is sane, so that one id follows a request through
 // proxies, or a fresh one) and echoes it, checks the bearer token when
-// tokens are configured (auth.go), refuses /v1 while the queue is not
+// tokens are configured (auth.go) and hands the token to the handlers in
+// the request's context (tokenOf), refuses /v1 while the queue is not
 // attached or the server drains, turns a panic into a 500 internal answer,
 // and writes one access-log line at Info.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -57,10 +58,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	// Authentication comes first, so that a client without a token learns
 	// nothing, not even that the queue is still recovering.
-	var allowed bool
-	if rec.token, allowed = s.authorize(rec, r); !allowed {
+	t, allowed := s.authorize(rec, r)
+	if t != nil {
+		rec.token = t.name
+	}
+	if !allowed {
 		return
 	}
+	r = withToken(r, t)
 	if (r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/")) && !s.admit(rec, r) {
 		return
 	}

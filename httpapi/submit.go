@@ -132,6 +132,14 @@ func (s *Server) submit(q Queue, r *http.Request) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
+	// Every token's name is recorded, not only a submit token's: a
+	// submit token reads only its own jobs, and for any job the record
+	// says who sent it. Idempotency keys are scoped to it as well.
+	if tok := tokenOf(r); tok != nil {
+		for i := range subs {
+			subs[i].Submitter = tok.name
+		}
+	}
 	rs, err := q.SubmitBatch(r.Context(), queue, subs)
 	if err != nil {
 		return reply{}, err

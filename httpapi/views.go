@@ -90,6 +90,7 @@ type summaryView struct {
 	Interrupted    int       `json:"interrupted"`
 	Priority       int       `json:"priority"`
 	IdempotencyKey string    `json:"idempotency_key,omitempty"`
+	SubmittedBy    string    `json:"submitted_by,omitempty"` // the token's name; absent without one
 	CreatedAt      timestamp `json:"created_at"`
 	UpdatedAt      timestamp `json:"updated_at"`
 	RunAt          timestamp `json:"run_at"`
@@ -128,6 +129,7 @@ func newSummaryView(j *job.Job) summaryView {
 		Interrupted:    j.Interrupted,
 		Priority:       j.Priority,
 		IdempotencyKey: j.IdempotencyKey,
+		SubmittedBy:    j.Submitter,
 		CreatedAt:      timestamp(j.CreatedAt),
 		UpdatedAt:      timestamp(j.UpdatedAt),
 		RunAt:          timestamp(j.RunAt),

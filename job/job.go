@@ -15,6 +15,11 @@ type Job struct {
 	Payload        []byte
 	IdempotencyKey string
 	Priority       int
+	// Submitter is the name of the token that submitted the job over HTTP;
+	// empty for a job submitted without auth or by an embedding Go program.
+	// It scopes the idempotency key and decides which submit token may
+	// read the job.
+	Submitter string
 
 	// Attempt counts the runs started, including runs cut short by a crash
 	// or shutdown; a handler sees it as the attempt number (1 on the first run).
@@ -121,6 +126,32 @@ type Submission struct {
 	MaxAttempts int
 	// Timeout overrides the queue's per-run timeout when > 0.
 	Timeout time.Duration
+	// Submitter is the name of the token that submitted the job over HTTP;
+	// empty for a job submitted without auth or by an embedding Go program.
+	// IdempotencyKey is scoped to it: the same key from two submitters
+	// names two jobs, so a submitter cannot reach another's job by reusing
+	// (or guessing) its key. At most MaxSubmitterLen characters of
+	// [A-Za-z0-9._-], the alphabet of token names.
+	Submitter string
+}
+
+// MaxSubmitterLen bounds Submission.Submitter; it is the longest token name
+// the HTTP API accepts, so every token name fits.
+const MaxSubmitterLen = 64
+
+// validateSubmitter checks a submitter name. Besides the limit, the
+// alphabet matters for the store: it keeps NUL out, which separates the
+// submitter from the key in the idempotency index.
+func validateSubmitter(name string) error {
+	if len(name) > MaxSubmitterLen {
+		return fmt.Errorf("%w: submitter is %d bytes long; the limit is %d", ErrInvalid, len(name), MaxSubmitterLen)
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: submitter %q has a character outside [A-Za-z0-9._-]", ErrInvalid, clip(name))
+		}
+	}
+	return nil
 }
 
 // Receipt answers one submission.

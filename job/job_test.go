@@ -104,6 +104,11 @@ func TestSubmission_Validate(t *testing.T) {
 		{Submission{IdempotencyKey: "a\x00b"}, "control character"},
 		{Submission{IdempotencyKey: "\xff"}, "UTF-8"},
 		{Submission{IdempotencyKey: "a\uFFFDb"}, "U+FFFD"},
+		{Submission{Submitter: strings.Repeat("s", MaxSubmitterLen+1)}, "submitter"},
+		{Submission{Submitter: "ci\x00"}, "submitter"},
+		{Submission{Submitter: "ci team"}, "submitter"},
+		{Submission{Submitter: "ci/bot"}, "submitter"},
+		{Submission{Submitter: "caf\u00e9"}, "submitter"},
 	}
 	for _, tc := range cases {
 		err := tc.s.Validate(now)
@@ -114,6 +119,13 @@ func TestSubmission_Validate(t *testing.T) {
 	ok := Submission{Priority: 5, MaxAttempts: 3, Timeout: time.Minute, RunAt: now.Add(time.Hour), IdempotencyKey: "order-1"}
 	if err := ok.Validate(now); err != nil {
 		t.Fatal(err)
+	}
+	// Every token name is a valid submitter, the longest included.
+	for _, name := range []string{"ci", "A.b_c-9", strings.Repeat("s", MaxSubmitterLen)} {
+		s := Submission{Submitter: name}
+		if err := s.Validate(now); err != nil {
+			t.Fatalf("submitter %q: %v", name, err)
+		}
 	}
 }
 

@@ -70,6 +70,9 @@ func (s *Submission) Validate(now time.Time) error {
 	if strings.ContainsRune(s.IdempotencyKey, utf8.RuneError) {
 		return fmt.Errorf("%w: idempotency_key contains U+FFFD, which stands for a lone surrogate or invalid UTF-8", ErrInvalid)
 	}
+	if err := validateSubmitter(s.Submitter); err != nil {
+		return err
+	}
 	if s.Priority < MinPriority || s.Priority > MaxPriority {
 		return fmt.Errorf("%w: priority %d is outside %d..%d", ErrInvalid, s.Priority, MinPriority, MaxPriority)
 	}

@@ -9,7 +9,8 @@
 //	queues/<name>/m                 paused flag + stored jobs per state (index.go)
 //	queues/<name>/ready/<p|at|t>    queued jobs by priority, run-at, ticket: "next ready jobs"
 //	queues/<name>/s<state>/<t>      jobs per state by ticket: listing, "running at crash time"
-//	queues/<name>/idem/<key>        idempotency key → ticket
+//	queues/<name>/idem/<key>        idempotency key → ticket; the key is scoped to
+//	                                its submitter, if any: submitter NUL key (idemKey)
 //	finished/<state|at|t>           final jobs by state and finish time: retention
 //
 // Every hot question is a range scan or a point read of one of these; no

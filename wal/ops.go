@@ -45,9 +45,10 @@ func (l *Log) Append(ctx context.Context, req backend.AppendRequest) ([]job.Rece
 		fresh := 0
 		var firstOf map[string]int // only batches with keys need these
 		var dupOf []int
+		var scoped []byte
 		for i := range req.Jobs {
-			key := req.Jobs[i].IdempotencyKey
-			if key == "" {
+			s := &req.Jobs[i]
+			if s.IdempotencyKey == "" {
 				fresh++
 				continue
 			}
@@ -57,21 +58,22 @@ func (l *Log) Append(ctx context.Context, req backend.AppendRequest) ([]job.Rece
 					dupOf[k] = -1
 				}
 			}
+			scoped = idemKey(scoped[:0], s.Submitter, s.IdempotencyKey)
 			if q != nil {
-				if v := q.idem.Get([]byte(key)); v != nil {
+				if v := q.idem.Get(scoped); v != nil {
 					orig, _, err := w.load(keyTicket(v))
 					if err != nil {
-						return fmt.Errorf("idempotency key %q: %w", key, err)
+						return fmt.Errorf("idempotency key %q: %w", s.IdempotencyKey, err)
 					}
 					receipts[i] = job.Receipt{Ticket: orig.Ticket, State: orig.State, Duplicate: true}
 					continue
 				}
 			}
-			if first, ok := firstOf[key]; ok {
+			if first, ok := firstOf[string(scoped)]; ok {
 				dupOf[i] = first
 				continue
 			}
-			firstOf[key] = i
+			firstOf[string(scoped)] = i
 			fresh++
 		}
 		if fresh == 0 {
@@ -108,14 +110,17 @@ func (l *Log) Append(ctx context.Context, req backend.AppendRequest) ([]job.Rece
 			j := &job.Job{
 				Ticket: job.Ticket(seq), Queue: req.Queue, State: job.Queued,
 				Payload: s.Payload, IdempotencyKey: s.IdempotencyKey, Priority: s.Priority,
-				MaxAttempts: s.MaxAttempts, Timeout: s.Timeout,
+				MaxAttempts: s.MaxAttempts, Timeout: s.Timeout, Submitter: s.Submitter,
 				CreatedAt: w.now, UpdatedAt: w.now, RunAt: later(s.RunAt, w.now),
 			}
 			if err := w.index(q, j); err != nil {
 				return err
 			}
 			if j.IdempotencyKey != "" {
-				if err := q.idem.Put(append(w.bytes(len(j.IdempotencyKey)), j.IdempotencyKey...), appendTicketKey(w.bytes(8), j.Ticket)); err != nil {
+				// bbolt keeps the key slice until the commit: it comes from
+				// the transaction's arena, not from a reused buffer.
+				k := idemKey(w.bytes(len(j.Submitter)+1+len(j.IdempotencyKey)), j.Submitter, j.IdempotencyKey)
+				if err := q.idem.Put(k, appendTicketKey(w.bytes(8), j.Ticket)); err != nil {
 					return fmt.Errorf("put idempotency key: %w", err)
 				}
 			}
@@ -127,6 +132,22 @@ func (l *Log) Append(ctx context.Context, req backend.AppendRequest) ([]job.Rece
 		return nil, err
 	}
 	return receipts, nil
+}
+
+// idemKey appends to dst the key of an entry of a queue's idempotency index
+// (queues/<name>/idem). Keys are scoped per submitter, so that one token
+// cannot reach another's job, its ticket and state, by reusing or guessing
+// its key. An empty submitter keeps the bare key, as files written before
+// submitters existed hold it, so those entries and embedded users, who
+// submit without one, are unchanged; any other scope is submitter + NUL +
+// key. job.Submission.Validate refuses NUL in both, so two scopes never
+// produce the same bytes. Every read and write of the index goes through
+// here.
+func idemKey(dst []byte, submitter, key string) []byte {
+	if submitter != "" {
+		dst = append(append(dst, submitter...), 0)
+	}
+	return append(dst, key...)
 }
 
 // answer sets the answer of the op currently running in w.
@@ -467,8 +488,9 @@ func (l *Log) Purge(ctx context.Context, req backend.PurgeRequest) (int, error) 
 				return fmt.Errorf("delete %s: %w", t, err)
 			}
 			if j.IdempotencyKey != "" {
-				if v := q.idem.Get([]byte(j.IdempotencyKey)); v != nil && keyTicket(v) == t {
-					if err := q.idem.Delete([]byte(j.IdempotencyKey)); err != nil {
+				k := idemKey(nil, j.Submitter, j.IdempotencyKey)
+				if v := q.idem.Get(k); v != nil && keyTicket(v) == t {
+					if err := q.idem.Delete(k); err != nil {
 						return fmt.Errorf("delete idempotency key of %s: %w", t, err)
 					}
 				}

@@ -41,7 +41,8 @@ const (
 	tagProgressMsg = 22
 	tagProgressAt  = 23
 	tagLeaseVis    = 24
-	maxTag         = 24
+	tagSubmitter   = 25 // absent in records written before submitters existed
+	maxTag         = 25
 )
 
 // bytesTags are the tags whose value is length-prefixed bytes; every other
@@ -49,6 +50,7 @@ const (
 var bytesTags = [maxTag + 1]bool{
 	tagQueue: true, tagPayload: true, tagIdemKey: true, tagLastError: true,
 	tagResult: true, tagError: true, tagLease: true, tagProgressMsg: true,
+	tagSubmitter: true,
 }
 
 // ErrCorrupt reports a record that cannot be decoded.
@@ -89,6 +91,7 @@ func encodeRecord(dst []byte, j *job.Job) []byte {
 	dst = appendBytes(dst, tagProgressMsg, []byte(j.ProgressMessage))
 	dst = appendTime(dst, tagProgressAt, j.ProgressAt)
 	dst = appendInt(dst, tagLeaseVis, int64(j.LeaseVisibility))
+	dst = appendBytes(dst, tagSubmitter, []byte(j.Submitter))
 	return dst
 }
 
@@ -263,6 +266,8 @@ func setBytes(j *job.Job, tag byte, v []byte) error {
 		j.Lease = string(v)
 	case tagProgressMsg:
 		j.ProgressMessage = string(v)
+	case tagSubmitter:
+		j.Submitter = string(v)
 	case tagError:
 		if len(j.Errors) >= job.MaxErrorHistory {
 			return fmt.Errorf("%w: more than %d error entries", ErrCorrupt, job.MaxErrorHistory)

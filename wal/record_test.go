@@ -14,7 +14,7 @@ func sampleJob() *job.Job {
 	at := time.Date(2026, 5, 6, 7, 8, 9, 10, time.UTC)
 	return &job.Job{
 		Ticket: 42, Queue: "mail", State: job.Dead, Payload: []byte(`{"a":1}`),
-		IdempotencyKey: "k", Priority: -7, Attempt: 3, Interrupted: 1, MaxAttempts: 5,
+		IdempotencyKey: "k", Submitter: "ci", Priority: -7, Attempt: 3, Interrupted: 1, MaxAttempts: 5,
 		Timeout: time.Minute, CreatedAt: at, UpdatedAt: at.Add(time.Second), RunAt: at,
 		StartedAt: at.Add(2 * time.Second), FinishedAt: at.Add(3 * time.Second),
 		LastError: "boom", Result: []byte(`"r"`), Lease: "tok", LeaseExpiresAt: at.Add(time.Minute), LeaseVisibility: 90 * time.Second,
@@ -51,6 +51,8 @@ func TestRecord_Corrupt(t *testing.T) {
 		"bad priority":  {recordVersion, tagTicket, 2, tagQueue, 1, 'q', tagState, 2, tagPriority, 0xc8, 0x03},
 		"negative n":    {recordVersion, tagTicket, 2, tagQueue, 1, 'q', tagState, 2, tagAttempt, 1},
 		"varint cutoff": {recordVersion, tagTicket, 0x80},
+		"submitter cut": {recordVersion, tagTicket, 2, tagQueue, 1, 'q', tagState, 2, tagSubmitter, 5, 'c', 'i'},
+		"tag past max":  {recordVersion, tagTicket, 2, tagQueue, 1, 'q', tagState, 2, maxTag + 1, 1, 'x'},
 	}
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -67,6 +69,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(encodeRecord(nil, sampleJob()))
 	f.Add(encodeRecord(nil, &job.Job{Ticket: 1, Queue: "q", State: job.Queued}))
 	f.Add([]byte{recordVersion})
+	f.Add(mustHex(f, recordBeforeSubmitter))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		j, err := decodeRecord(b)
 		if err != nil {

@@ -83,7 +83,7 @@ func verifyJobs(tx *bolt.Tx, add func(string, ...any) bool) {
 			if leased(j) && leases.Get(leaseKey(j)) == nil {
 				ok = ok && add("job %s: leased but missing from the lease index", t)
 			}
-			if j.IdempotencyKey != "" && !bytes.Equal(q.idem.Get([]byte(j.IdempotencyKey)), k) {
+			if j.IdempotencyKey != "" && !bytes.Equal(q.idem.Get(idemKey(nil, j.Submitter, j.IdempotencyKey)), k) {
 				ok = ok && add("job %s: idempotency key %q does not point to it", t, j.IdempotencyKey)
 			}
 		}
@@ -149,9 +149,13 @@ func verifyQueues(tx *bolt.Tx, add func(string, ...any) bool) {
 				}
 			}
 		}
+		// An entry's key is the job's scoped key (idemKey), rebuilt from
+		// the record it points to: that checks the submitter and the key
+		// in one comparison, and an entry that an old binary wrote (no
+		// submitter) matches its job's bare key.
 		c = q.idem.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if j := get(v); j == nil || j.IdempotencyKey != string(k) || j.Queue != q.name {
+			if j := get(v); j == nil || j.IdempotencyKey == "" || !bytes.Equal(idemKey(nil, j.Submitter, j.IdempotencyKey), k) || j.Queue != q.name {
 				if !add("queue %q: idempotency key %q points to a job that does not carry it", name, k) {
 					return
 				}

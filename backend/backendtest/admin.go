@@ -209,6 +209,33 @@ func testPurge(t *testing.T, tb *bundle) {
 	}
 }
 
+// Ensure that Purge frees exactly the purged job's key in its submitter's
+// scope: the same key of another submitter still names that one's job.
+func testPurgePerSubmitter(t *testing.T, tb *bundle) {
+	alice := tb.submit(t, "q", job.Submission{IdempotencyKey: "k", Submitter: "alice"})
+	bob := tb.submit(t, "q", job.Submission{IdempotencyKey: "k", Submitter: "bob"})
+	for _, c := range tb.claim(t, "q", 2).Jobs {
+		outcome := backend.Dead
+		if c.Ticket == alice[0].Ticket {
+			outcome = backend.Succeeded
+		}
+		tb.settle(t, backend.Settlement{Ticket: c.Ticket, Lease: c.Lease, Outcome: outcome})
+	}
+	tb.clock.Advance(time.Hour)
+	n, err := tb.b.Purge(tb.ctx, backend.PurgeRequest{State: job.Succeeded, Before: tb.clock.Now(), Limit: 10})
+	if err != nil || n != 1 {
+		t.Fatalf("purge: %d, %v", n, err)
+	}
+	again := tb.submit(t, "q", job.Submission{IdempotencyKey: "k", Submitter: "alice"})
+	if again[0].Duplicate || again[0].Ticket == alice[0].Ticket {
+		t.Fatalf("alice's purged key still known: %+v", again[0])
+	}
+	kept := tb.submit(t, "q", job.Submission{IdempotencyKey: "k", Submitter: "bob"})
+	if !kept[0].Duplicate || kept[0].Ticket != bob[0].Ticket || kept[0].State != job.Dead {
+		t.Fatalf("bob's key after purging alice's: %+v, want a duplicate of %s", kept[0], bob[0].Ticket)
+	}
+}
+
 // Ensure that Notify reports durable state changes, including a resume.
 func testNotify(t *testing.T, tb *bundle) {
 	r := tb.submit(t, "q", job.Submission{})

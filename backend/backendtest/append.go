@@ -3,6 +3,7 @@ package backendtest
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ func testAppendSingle(t *testing.T, tb *bundle) {
 	runAt := tb.clock.Now().Add(time.Minute)
 	r := tb.submit(t, "mail", job.Submission{
 		Payload: []byte(`{"to":"a@b"}`), IdempotencyKey: "k1", Priority: 7,
-		MaxAttempts: 4, Timeout: 9 * time.Second, RunAt: runAt,
+		MaxAttempts: 4, Timeout: 9 * time.Second, RunAt: runAt, Submitter: "ci",
 	})
 	if r[0].Ticket == 0 || r[0].State != job.Queued || r[0].Duplicate {
 		t.Fatalf("receipt = %+v", r[0])
@@ -24,7 +25,7 @@ func testAppendSingle(t *testing.T, tb *bundle) {
 	j := tb.get(t, r[0].Ticket)
 	switch {
 	case j.Queue != "mail", j.State != job.Queued, !bytes.Equal(j.Payload, []byte(`{"to":"a@b"}`)),
-		j.IdempotencyKey != "k1", j.Priority != 7, j.MaxAttempts != 4, j.Timeout != 9*time.Second,
+		j.IdempotencyKey != "k1", j.Submitter != "ci", j.Priority != 7, j.MaxAttempts != 4, j.Timeout != 9*time.Second,
 		!j.RunAt.Equal(runAt), !j.CreatedAt.Equal(tb.clock.Now()), j.Attempt != 0, j.Lease != "":
 		t.Fatalf("stored job = %+v", j)
 	}
@@ -67,6 +68,43 @@ func testAppendIdempotent(t *testing.T, tb *bundle) {
 	if late[0].State != job.Succeeded || !late[0].Duplicate {
 		t.Fatalf("receipt after success = %+v", late[0])
 	}
+}
+
+// Ensure that idempotency keys are scoped to their submitter: the same key
+// from another submitter (or from none) stores a new job, the same key
+// from the same submitter is a duplicate, across batches and inside one.
+func testAppendIdempotentPerSubmitter(t *testing.T, tb *bundle) {
+	alice := tb.submit(t, "q", job.Submission{IdempotencyKey: "k", Submitter: "alice", Payload: []byte(`"a"`)})
+	bob := tb.submit(t, "q", job.Submission{IdempotencyKey: "k", Submitter: "bob", Payload: []byte(`"b"`)})
+	anon := tb.submit(t, "q", job.Submission{IdempotencyKey: "k", Payload: []byte(`"n"`)})
+	if bob[0].Duplicate || anon[0].Duplicate || bob[0].Ticket == alice[0].Ticket || anon[0].Ticket == alice[0].Ticket || anon[0].Ticket == bob[0].Ticket {
+		t.Fatalf("one key from three submitters: alice %+v, bob %+v, none %+v", alice[0], bob[0], anon[0])
+	}
+	for _, c := range []struct {
+		submitter string
+		want      []job.Receipt
+	}{{"alice", alice}, {"bob", bob}, {"", anon}} {
+		again := tb.submit(t, "q", job.Submission{IdempotencyKey: "k", Submitter: c.submitter})
+		if !again[0].Duplicate || again[0].Ticket != c.want[0].Ticket {
+			t.Fatalf("repeat by %q = %+v, want a duplicate of %s", c.submitter, again[0], c.want[0].Ticket)
+		}
+		if j := tb.get(t, c.want[0].Ticket); j.Submitter != c.submitter {
+			t.Fatalf("ticket %s has submitter %q, want %q", j.Ticket, j.Submitter, c.submitter)
+		}
+	}
+	// The scope keeps submitter and key apart: "alic" with key "ex" is
+	// not "alice" with key "x", though both spell "alicex".
+	r := tb.submit(t, "q",
+		job.Submission{IdempotencyKey: "x", Submitter: "alice"},
+		job.Submission{IdempotencyKey: "x", Submitter: "bob"},
+		job.Submission{IdempotencyKey: "x", Submitter: "alice"},
+		job.Submission{IdempotencyKey: "ex", Submitter: "alic"},
+	)
+	if r[0].Duplicate || r[1].Duplicate || r[1].Ticket == r[0].Ticket || !r[2].Duplicate || r[2].Ticket != r[0].Ticket ||
+		r[3].Duplicate || r[3].Ticket == r[0].Ticket {
+		t.Fatalf("batch receipts = %+v", r)
+	}
+	wantCounts(t, tb.counts(t, "q"), map[job.State]int{job.Queued: 6})
 }
 
 // Ensure that a key repeated inside one batch stores one job.
@@ -114,6 +152,8 @@ func testAppendInvalid(t *testing.T, tb *bundle) {
 		{Queue: "q", Jobs: []job.Submission{{MaxAttempts: 1}, {MaxAttempts: 1, Priority: job.MaxPriority + 1}}},
 		{Queue: "q", Jobs: []job.Submission{{MaxAttempts: 0}}},
 		{Queue: "q", Jobs: []job.Submission{{MaxAttempts: 1, RunAt: tb.clock.Now().Add(job.MaxDelay + time.Hour)}}},
+		{Queue: "q", Jobs: []job.Submission{{MaxAttempts: 1, IdempotencyKey: "k", Submitter: "ci\x00"}}},
+		{Queue: "q", Jobs: []job.Submission{{MaxAttempts: 1, Submitter: strings.Repeat("s", job.MaxSubmitterLen+1)}}},
 	}
 	for i, req := range cases {
 		_, err := tb.b.Append(tb.ctx, req)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // authEnv is the server environment of the auth tests: one token per role.
@@ -62,6 +63,45 @@ func TestCLI_Token(t *testing.T) {
 	}
 	if out, err = runEnv(t, nil, "bench", "--server", url, "--concurrency", "1", "--duration", "100ms"); err == nil || !strings.Contains(out, "unauthorized") {
 		t.Fatalf("bench without a token: %q, %v", out, err)
+	}
+}
+
+// Ensure that `ticketq work` with a token the server refuses (unknown: 401;
+// the submit role: 403) stops by itself and exits 1 with a message that
+// names the refusal and the fix, instead of retrying forever.
+func TestWork_RefusedToken(t *testing.T) {
+	addr, _ := startServe(t, authEnv(), "--addr", "127.0.0.1:0")
+	for _, c := range []struct{ name, token, want string }{
+		{"Unknown", "wrong-secret-0123456789", "401 unauthorized"},
+		{"SubmitRole", submitSecret, "403 forbidden"},
+	} {
+		// Ensure that this token stops the worker with its refusal.
+		t.Run(c.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			var stderr bytes.Buffer
+			go func() {
+				done <- run(context.Background(), []string{"work", "--server", "http://" + addr, "--token", c.token,
+					"--queue", "pull", "--exec", "cat", "--wait", "1s", "--log-format", "json"}, nil, &bytes.Buffer{}, &stderr)
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("ticketq work did not stop on a refused token")
+			}
+			var out bytes.Buffer
+			if code := exitCode(err, &out); code != 1 {
+				t.Fatalf("exit %d (%v), want 1", code, err)
+			}
+			for _, want := range []string{"refused the token", c.want, "work or admin role"} {
+				if !strings.Contains(out.String(), want) {
+					t.Fatalf("message %q lacks %q", out.String(), want)
+				}
+			}
+			if strings.Contains(stderr.String()+out.String(), c.token) {
+				t.Fatal("the output holds the token")
+			}
+		})
 	}
 }
 

@@ -20,7 +20,8 @@ import (
 
 // work runs a pull worker: it leases jobs of one queue from a server, runs
 // a shell command per job (the exec executor's contract), and acks or nacks
-// each. It stops gracefully on SIGINT/SIGTERM, giving back unfinished jobs.
+// each. It stops gracefully on SIGINT/SIGTERM, giving back unfinished jobs,
+// and at once, with an error, when the server refuses its token (401, 403).
 func work(ctx context.Context, args []string, env map[string]string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ticketq work", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -71,6 +72,10 @@ func work(ctx context.Context, args []string, env map[string]string, stderr io.W
 	defer stop()
 	zl.Info().Str("server", *server).Str("queue", *queue).Int("concurrency", *concurrency).Msg("working")
 	if err := w.Run(ctx); err != nil {
+		if errors.Is(err, client.ErrUnauthorized) || errors.Is(err, client.ErrForbidden) {
+			// The worker stopped rather than retry: say what to fix.
+			return fmt.Errorf("%w; ticketq work needs a token with the work or admin role (--token or TICKETQ_TOKEN)", err)
+		}
 		return err
 	}
 	zl.Info().Msg("stopped")
