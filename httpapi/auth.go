@@ -162,6 +162,7 @@ var routeRoles = map[routeKey]roleSet{
 	{http.MethodPost, "/v1/queues/{queue}/resume"}: 0,
 	{http.MethodDelete, "/v1/jobs/{ticket}"}:       0,
 	{http.MethodPost, "/v1/jobs/{ticket}/retry"}:   0,
+	{http.MethodGet, MetricsPath}:                  0, // admin, unless OpenPaths lists it
 }
 
 // authenticator holds the configured tokens as digests.

@@ -43,6 +43,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				s.writeError(rec, r, errPanic)
 			}
 		}
+		s.observe(rec, r)
 		if e := s.log.Info(); e != nil {
 			e.Str("request_id", rec.id)
 			if rec.token != "" {
@@ -120,6 +121,13 @@ type recorder struct {
 	wroteHeader bool
 	bytes       int64
 
+	// route is the template of the route that took the request, empty
+	// when none did (nameRoutes sets it).
+	route string
+	// answered is when the status was written: for a submit, just after
+	// its fsync, before the body goes out.
+	answered time.Time
+
 	// token is the name of the request's token, never its secret; empty
 	// when no tokens are configured or the path is open.
 	token string
@@ -128,6 +136,7 @@ type recorder struct {
 func (w *recorder) WriteHeader(status int) {
 	if !w.wroteHeader {
 		w.status, w.wroteHeader = status, true
+		w.answered = time.Now()
 	}
 	w.ResponseWriter.WriteHeader(status)
 }

@@ -39,6 +39,11 @@ func (s *Server) routes() *mux.Router {
 	r.Handle("/v1/jobs/{ticket}", s.v1(s.cancel)).Methods(http.MethodDelete)
 	r.Handle("/v1/jobs/{ticket}/retry", s.v1(s.retry)).Methods(http.MethodPost)
 
+	if s.opts.Metrics != nil {
+		r.Handle(MetricsPath, s.opts.Metrics).Methods(http.MethodGet)
+	}
+	nameRoutes(r)
+
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		s.writeError(w, req, errRouteNotFound)
 	})

@@ -93,6 +93,13 @@ type Options struct {
 	// path served here in future (such as /metrics) is protected, admin
 	// only, unless it is listed.
 	OpenPaths []string
+	// Metrics, when set, is served at GET /metrics (MetricsPath), e.g. a
+	// promhttp handler. With tokens it is admin-only unless OpenPaths
+	// lists it.
+	Metrics http.Handler
+	// Observer receives every answered request and every submit's ack
+	// latency, for metrics. Defaults to none.
+	Observer Observer
 }
 
 func (o Options) withDefaults() Options {
@@ -107,6 +114,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBatch <= 0 || o.MaxBatch > ticketq.MaxBatch {
 		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.Observer == nil {
+		o.Observer = noObserver{}
 	}
 	return o
 }
@@ -130,6 +140,7 @@ type Server struct {
 	cancelWait context.CancelFunc
 	// longPolls holds a token for each request that is waiting.
 	longPolls chan struct{}
+	obs       Observer
 }
 
 // queueRef boxes the interface so that it fits an atomic.Pointer.
@@ -140,7 +151,7 @@ type queueRef struct{ q Queue }
 // 503 on /readyz until SetQueue.
 func New(q Queue, opts Options) *Server {
 	opts = opts.withDefaults()
-	s := &Server{opts: opts, log: opts.Logger, longPolls: make(chan struct{}, opts.MaxLongPolls)}
+	s := &Server{opts: opts, log: opts.Logger, longPolls: make(chan struct{}, opts.MaxLongPolls), obs: opts.Observer}
 	s.drained, s.cancelWait = context.WithCancel(context.Background())
 	s.SetQueue(q)
 	s.router = s.routes()

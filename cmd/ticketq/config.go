@@ -27,13 +27,14 @@ type Config struct {
 	S3       S3Config
 	Noop     bool
 
-	Queue      ticketq.QueueOptions // defaults of every queue
-	Grace      time.Duration
-	RetainOK   time.Duration
-	RetainDead time.Duration
-	MaxBody    int64
-	MaxWait    time.Duration
-	MaxPolls   int // concurrent long-polls
+	Queue       ticketq.QueueOptions // defaults of every queue
+	Grace       time.Duration
+	RetainOK    time.Duration
+	RetainDead  time.Duration
+	MaxBody     int64
+	MaxWait     time.Duration
+	MaxPolls    int // concurrent long-polls
+	MetricsOpen bool
 	// Timeouts of the http.Server: a client that sends its headers or
 	// body slowly, or keeps an idle connection, is cut off after them.
 	HeaderTimeout time.Duration
@@ -134,6 +135,7 @@ func (c *Config) settings() []setting {
 		{"header-timeout", []string{"TICKETQ_HEADER_TIMEOUT"}, "time a client has to send a request's headers (slowloris guard)", (*durationValue)(&c.HeaderTimeout), "DURATION"},
 		{"read-timeout", []string{"TICKETQ_READ_TIMEOUT"}, "time a client has to send a whole request, body included; at least --header-timeout", (*durationValue)(&c.ReadTimeout), "DURATION"},
 		{"idle-timeout", []string{"TICKETQ_IDLE_TIMEOUT"}, "how long an idle keep-alive connection stays open", (*durationValue)(&c.IdleTimeout), "DURATION"},
+		{"metrics-open", []string{"TICKETQ_METRICS_OPEN"}, "serve /metrics without a token when tokens are on (otherwise it needs an admin token)", (*boolValue)(&c.MetricsOpen), "BOOL"},
 		{"max-long-polls", []string{"TICKETQ_MAX_LONG_POLLS"}, "requests that may wait at once (?wait= and leases with a wait); more get 429", (*intValue)(&c.MaxPolls), "N"},
 		{"max-batch", []string{"TICKETQ_MAX_BATCH"}, fmt.Sprintf("most jobs in one batch submit (1..%d)", ticketq.MaxBatch), (*intValue)(&c.MaxBatch), "N"},
 		{"log-level", []string{"TICKETQ_LOG_LEVEL"}, "debug, info, warn or error", (*stringValue)(&c.LogLevel), "LEVEL"},

@@ -15,12 +15,16 @@ import (
 	"time"
 
 	oklog "github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/ticketq/ticketq"
 	"github.com/ticketq/ticketq/executor"
 	"github.com/ticketq/ticketq/httpapi"
 	"github.com/ticketq/ticketq/job"
+	"github.com/ticketq/ticketq/metrics"
 )
 
 // serve runs the server until SIGINT/SIGTERM or a fatal error. It listens
@@ -40,7 +44,12 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
-	api := httpapi.New(nil, httpapi.Options{MaxBodyBytes: c.MaxBody, MaxWait: c.MaxWait, MaxLongPolls: c.MaxPolls, MaxBatch: c.MaxBatch, Logger: log, Tokens: c.Tokens})
+	// Every metric is built here and handed down; no package keeps one.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	api := httpapi.New(nil, httpapi.Options{MaxBodyBytes: c.MaxBody, MaxWait: c.MaxWait, MaxLongPolls: c.MaxPolls, MaxBatch: c.MaxBatch, Logger: log, Tokens: c.Tokens,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Observer: m, OpenPaths: openPaths(c)})
 	const maxHeaderBytes = 64 << 10 // bearer tokens and request ids fit many times over
 	hs := &http.Server{
 		Handler: api,
@@ -78,9 +87,10 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 	g.Add(func() error {
 		defer close(queueDone)
 		var err error
-		if q, err = openQueue(c, log); err != nil {
+		if q, err = openQueue(c, log, m); err != nil {
 			return err
 		}
+		reg.MustRegister(metrics.NewQueueCollector(q))
 		api.SetQueue(q)
 		rep := q.Recovery()
 		log.Info().Int("recovered", rep.Recovered).Dur("recovery_took", rep.Duration).Msg("ready")
@@ -136,8 +146,9 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 }
 
 // openQueue opens the data directory and registers each queue's executor.
-func openQueue(c *Config, log zerolog.Logger) (*ticketq.Queue, error) {
+func openQueue(c *Config, log zerolog.Logger, obs ticketq.Observer) (*ticketq.Queue, error) {
 	q, err := ticketq.Open(c.Data, ticketq.Options{
+		Observer:        obs,
 		Logger:          log,
 		Grace:           c.Grace,
 		Queue:           c.Queue,
@@ -250,4 +261,14 @@ func trimNewline(p []byte) []byte {
 		return p[:n-1]
 	}
 	return p
+}
+
+// openPaths are the paths served without a token when tokens are on: the
+// probes, and /metrics with --metrics-open (a scraper often has no token).
+func openPaths(c *Config) []string {
+	paths := httpapi.DefaultOpenPaths()
+	if c.MetricsOpen {
+		paths = append(paths, httpapi.MetricsPath)
+	}
+	return paths
 }
