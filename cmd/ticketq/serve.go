@@ -25,6 +25,7 @@ import (
 	"github.com/ticketq/ticketq/httpapi"
 	"github.com/ticketq/ticketq/job"
 	"github.com/ticketq/ticketq/metrics"
+	"github.com/ticketq/ticketq/ui"
 )
 
 // serve runs the server until SIGINT/SIGTERM or a fatal error. It listens
@@ -52,7 +53,7 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Observer: m, OpenPaths: openPaths(c)})
 	const maxHeaderBytes = 64 << 10 // bearer tokens and request ids fit many times over
 	hs := &http.Server{
-		Handler: api,
+		Handler: ui.Mount(api), // the dashboard at /ui/, outside the API: its files hold no data, so they need no token
 		// A slow client is cut off after these: it holds a goroutine and
 		// a socket, never a worker or a store operation.
 		ReadHeaderTimeout: c.HeaderTimeout,
