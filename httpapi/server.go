@@ -43,6 +43,7 @@ type Queue interface {
 	Extend(ctx context.Context, t ticketq.Ticket, lease string, visibility time.Duration) (*ticketq.Job, error)
 	Release(ctx context.Context, t ticketq.Ticket, lease string) (*ticketq.Job, error)
 	Progress(ctx context.Context, t ticketq.Ticket, lease string, percent int, message string) error
+	OpenBackup(ctx context.Context) (ticketq.Snapshot, error)
 }
 
 var _ Queue = (*ticketq.Queue)(nil)

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"strings"
-	"sync"
-	"time"
 
 	"github.com/ticketq/ticketq/wal"
 )
@@ -41,8 +38,8 @@ func check(args []string, env map[string]string, stdout, stderr io.Writer) error
 	if flags.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q (give the directory with --data)", flags.Arg(0))}
 	}
-	d := showProgress(stderr, isTerminal(stderr), time.Second)
-	rep, err := wal.Check(dir, func(p wal.Progress) { d.update(&p) })
+	progress, d := showCheck(stderr)
+	rep, err := wal.Check(dir, progress)
 	d.end()
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w (is --data the directory `ticketq serve` was given?)", err)
@@ -111,78 +108,4 @@ func byteSize(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-// progressDisplay shows a check's progress on w once it has run for a
-// second: on a terminal, one line redrawn in place with a bar, cleared at
-// the end so that the summary stands alone; otherwise a plain line at each
-// stage and each second, which a log keeps. A short check prints nothing.
-type progressDisplay struct {
-	w     io.Writer
-	tty   bool
-	start time.Time
-	stop  chan struct{}
-	done  chan struct{}
-
-	mu    sync.Mutex // serializes update between Check and the ticker
-	cur   wal.Progress
-	shown bool // a line was drawn
-	ended bool // the last line was drawn
-}
-
-// showProgress starts a display whose ticker redraws the current stage
-// every interval, so that a long stage still shows the time passing.
-func showProgress(w io.Writer, tty bool, every time.Duration) *progressDisplay {
-	d := &progressDisplay{w: w, tty: tty, start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(d.done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-d.stop:
-				return
-			case <-t.C:
-				d.update(nil)
-			}
-		}
-	}()
-	return d
-}
-
-// update records p, if not nil, and draws the current stage.
-func (d *progressDisplay) update(p *wal.Progress) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if p != nil {
-		d.cur = *p
-	}
-	elapsed := time.Since(d.start)
-	if d.shown = d.shown || elapsed >= time.Second; !d.shown || d.ended || d.cur.Stage == "" {
-		return
-	}
-	d.ended = d.cur.Stage == "done"
-	fmt.Fprint(d.w, progressLine(d.cur, elapsed, d.tty))
-}
-
-// end stops the ticker; nothing is drawn after it returns.
-func (d *progressDisplay) end() {
-	close(d.stop)
-	<-d.done
-}
-
-// progressLine draws p: a bar redrawn over the line on a terminal (and
-// the line cleared when done), a plain line otherwise.
-func progressLine(p wal.Progress, elapsed time.Duration, tty bool) string {
-	const width = 24
-	elapsed = elapsed.Round(100 * time.Millisecond)
-	switch {
-	case !tty:
-		return fmt.Sprintf("check: %3d%% %s (stage %d/%d, %s)\n", p.Percent, p.Stage, p.Step, p.Steps, elapsed)
-	case p.Stage == "done":
-		return "\r\033[K"
-	}
-	full := p.Percent * width / 100
-	bar := strings.Repeat("=", full) + strings.Repeat(" ", width-full)
-	return fmt.Sprintf("\r\033[Kchecking [%s] %3d%% %s (%s)", bar, p.Percent, p.Stage, elapsed)
 }

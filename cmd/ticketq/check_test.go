@@ -266,24 +266,3 @@ func TestServe_DamagedFile(t *testing.T) {
 		})
 	}
 }
-
-// Ensure that progress is plain lines off a terminal, and one line redrawn
-// with a bar on a terminal, cleared at the end.
-func TestCheck_ProgressLine(t *testing.T) {
-	p := wal.Progress{Stage: "job records", Step: 3, Steps: 4, Percent: 65}
-	done := wal.Progress{Stage: "done", Step: 4, Steps: 4, Percent: 100}
-	for _, c := range []struct {
-		p    wal.Progress
-		tty  bool
-		want string
-	}{
-		{p, false, "check:  65% job records (stage 3/4, 1.2s)\n"},
-		{done, false, "check: 100% done (stage 4/4, 1.2s)\n"},
-		{p, true, "\r\033[Kchecking [===============         ]  65% job records (1.2s)"},
-		{done, true, "\r\033[K"},
-	} {
-		if got := progressLine(c.p, 1234*time.Millisecond, c.tty); got != c.want {
-			t.Errorf("progressLine(%+v, tty %v) = %q, want %q", c.p, c.tty, got, c.want)
-		}
-	}
-}

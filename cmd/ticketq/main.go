@@ -35,7 +35,12 @@ Usage:
   ticketq work --queue Q --exec CMD     run a pull queue's jobs on this machine
   ticketq bench [flags]                 load-test a server: submit, batch, e2e, recovery (--spawn, --baseline)
   ticketq check [--data DIR]            verify a stopped server's data offline, read-only; exit 1 on any finding
-  ticketq version                       print the version
+  ticketq stats [--watch]               print a running server's queues as a table; --watch redraws it
+  ticketq backup --server URL -o FILE   copy a running server's database (or --data DIR of a stopped one); checked
+  ticketq restore --data DIR FILE       install a backup as a stopped server's database (--force replaces one)
+  ticketq compact [--data DIR]          rewrite a stopped server's database without its free pages
+  ticketq inspect [--data DIR]          list a stopped server's jobs offline, read-only (--queue, --state, --json)
+  ticketq version [--json]              print the version, commit and toolchain of this build
 
 Run 'ticketq COMMAND --help' for a command's flags.
 `
@@ -62,9 +67,18 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 		return check(args[1:], env, stdout, stderr)
 	case "work":
 		return work(ctx, args[1:], env, stderr)
+	case "stats":
+		return stats(ctx, args[1:], env, stdout, stderr)
+	case "backup":
+		return backup(ctx, args[1:], env, stdout, stderr)
+	case "restore":
+		return restore(args[1:], env, stdout, stderr)
+	case "compact":
+		return compact(args[1:], env, stdout, stderr)
+	case "inspect":
+		return inspect(args[1:], env, stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, version())
-		return nil
+		return versionCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

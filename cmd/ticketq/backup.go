@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/ticketq/ticketq/client"
+	"github.com/ticketq/ticketq/wal"
+)
+
+// backupSource is where a backup comes from: a running server's answer,
+// or a stopped server's file.
+type backupSource struct {
+	size  int64
+	copy  func(w io.Writer) (int64, error)
+	close func() error
+}
+
+// backup writes a consistent copy of the database to -o FILE or stdout,
+// from a running server (--server, GET /v1/backup) or from a stopped
+// server's directory (--data). A FILE is written as FILE.tmp, synced and
+// checked before it is renamed to FILE, so FILE is always a whole, sound
+// backup or the one it was before.
+func backup(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("ticketq backup", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	server := flags.String("server", "", "URL of a running server to back up (env TICKETQ_SERVER); needs an admin token")
+	data := flags.String("data", "", "data directory of a stopped server to back up (env TICKETQ_DATA)")
+	access := addAccessFlags(flags)
+	out := flags.String("o", "", "write the backup to this `FILE` (written as FILE.tmp, synced and checked, then renamed); default stdout")
+	flags.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ticketq backup --server URL [--token T] [-o FILE]\n"+
+			"       ticketq backup --data DIR [-o FILE]\n\n"+
+			"Writes a consistent copy of the database, a file that `ticketq serve` opens as it is\n"+
+			"(see `ticketq restore`). --server copies from a running server without stopping it;\n"+
+			"--data reads the directory of a stopped server (a running one holds it: use --server).\n"+
+			"With -o the copy is checked like `ticketq check` before it replaces FILE.\n\n")
+		flags.PrintDefaults()
+	}
+	pos, err := parseFlags(flags, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q (give the file with -o)", pos[0])}
+	}
+	if !flagGiven(flags, "server") && !flagGiven(flags, "data") {
+		*server, *data = env["TICKETQ_SERVER"], env["TICKETQ_DATA"]
+	}
+	switch {
+	case *server != "" && *data != "":
+		return usageError{errors.New("give --server (a running server) or --data (a stopped server's directory), not both")}
+	case *server == "" && *data == "":
+		return usageError{errors.New("give --server URL to back up a running server, or --data DIR for a stopped one")}
+	case *out == "" && isTerminal(stdout):
+		return usageError{errors.New("stdout is a terminal; give -o FILE or redirect the output to a file")}
+	}
+	if *out != "" {
+		if err := checkBackupTarget(*out); err != nil {
+			return err
+		}
+	}
+
+	// A Ctrl-C during the copy stops it and removes FILE.tmp; once the
+	// copy is done, it kills the process as usual (the check only reads).
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	src, err := openBackupSource(ctx, *server, *data, access, env)
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	if *out == "" {
+		return backupToStdout(src, stdout, stderr)
+	}
+	return backupToFile(src, *out, stop, stderr)
+}
+
+// openBackupSource starts the download, or opens the stopped server's file.
+func openBackupSource(ctx context.Context, server, data string, access *accessFlags, env map[string]string) (*backupSource, error) {
+	if data != "" {
+		snap, err := wal.OpenBackupOffline(data)
+		switch {
+		case errors.Is(err, wal.ErrInUse):
+			return nil, fmt.Errorf("%s is held by a running server: back it up with --server URL instead", data)
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("%w (is --data the directory `ticketq serve` was given?)", err)
+		case err != nil:
+			return nil, err
+		}
+		copyTo := func(w io.Writer) (int64, error) { return snap.WriteTo(ctxWriter{ctx: ctx, w: w}) }
+		return &backupSource{size: snap.Size(), copy: copyTo, close: snap.Close}, nil
+	}
+	acc, err := access.resolve(env)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	c, err := client.New(server, acc.options())
+	if err != nil {
+		return nil, usageError{err}
+	}
+	r, err := c.OpenBackup(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &backupSource{size: r.Size, copy: func(w io.Writer) (int64, error) { return io.Copy(w, r) }, close: r.Close}, nil
+}
+
+// checkBackupTarget refuses an -o that cannot be a backup file: a
+// directory, or a data file that a running server holds (renaming over it
+// would leave the server writing to a file without a name).
+func checkBackupTarget(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if _, err := os.Stat(filepath.Dir(path)); err != nil {
+			return fmt.Errorf("-o %s: %w", path, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("-o %s: %w", path, err)
+	case !fi.Mode().IsRegular():
+		return usageError{fmt.Errorf("-o %s is not a regular file", path)}
+	}
+	unlock, err := lockFile(path)
+	if errors.Is(err, errHeld) {
+		return fmt.Errorf("-o %s: the file is a data file in use by a running ticketq; write the backup elsewhere", path)
+	}
+	if err != nil {
+		return fmt.Errorf("-o %s: %w", path, err)
+	}
+	unlock()
+	return nil
+}
+
+// backupToStdout streams the backup and checks that every announced byte
+// went out. It cannot check the content, which is not kept.
+func backupToStdout(src *backupSource, stdout, stderr io.Writer) error {
+	p := showBytes(stderr, "backup", src.size)
+	n, err := src.copy(p.Writer(stdout))
+	p.end(err == nil)
+	if err != nil {
+		return fmt.Errorf("backup to stdout failed after %d of %d bytes (discard what was written): %w", n, src.size, err)
+	}
+	if n != src.size {
+		return fmt.Errorf("backup to stdout: wrote %d bytes, but the backup has %d (discard what was written)", n, src.size)
+	}
+	fmt.Fprintf(stderr, "backup: wrote %s (%d bytes) to stdout, as many as announced.\n"+
+		"Verify the content before relying on it: `ticketq restore --data DIR FILE` checks it first,\n"+
+		"or save it as DIR/ticketq.db and run `ticketq check --data DIR`.\n", byteSize(n), n)
+	return nil
+}
+
+// backupToFile writes FILE.tmp, syncs and checks it, and renames it to
+// FILE, syncing the directory.
+func backupToFile(src *backupSource, path string, copied func(), stderr io.Writer) error {
+	tmp := path + ".tmp"
+	p := showBytes(stderr, "backup", src.size)
+	var n int64
+	err := writeSynced(tmp, func(w io.Writer) (err error) {
+		n, err = src.copy(p.Writer(w))
+		if err == nil && n != src.size {
+			err = fmt.Errorf("wrote %d bytes, but the backup has %d", n, src.size)
+		}
+		return err
+	})
+	p.end(err == nil)
+	if err != nil {
+		return fmt.Errorf("backup to %s failed after %d of %d bytes (%s was left as it was): %w", tmp, n, src.size, path, err)
+	}
+	_ = src.close() // the server's snapshot or the data file's lock is not needed for the check
+	copied()
+
+	progress, d := showCheck(stderr)
+	rep, err := wal.CheckFile(tmp, progress)
+	d.end()
+	if err == nil && !rep.OK() {
+		err = fmt.Errorf("the copy has %d finding(s): %v", len(rep.Findings), rep.Findings)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("backup: %w (%s was left as it was)", err, path)
+	}
+	if err := renameSynced(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	fmt.Fprintf(stderr, "backup: wrote %s (%s, %s), checked: ok\n", path, byteSize(n), jobsInQueues(rep.Jobs, rep.Queues))
+	return nil
+}
+
+// ctxWriter refuses to write once ctx has ended, so that a Ctrl-C stops a
+// copy that has no context of its own.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}

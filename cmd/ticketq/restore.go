@@ -1,0 +1,164 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ticketq/ticketq/wal"
+)
+
+// restore installs a backup file as the database of a stopped server's
+// data directory: the file is checked first, copied next to the target,
+// synced, and renamed over it, and the directory synced, so the directory
+// holds either its old database or the whole backup, never a mix. A
+// database already there is replaced only with --force, and kept.
+func restore(args []string, env map[string]string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("ticketq restore", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	data := dataFlag(flags, env, "data directory to restore into; the server must be stopped")
+	force := flags.Bool("force", false, "replace the database already in the directory (it is kept as ticketq.db.before-restore-TIME)")
+	flags.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ticketq restore --data DIR [--force] FILE\n\n"+
+			"Installs FILE, a backup from `ticketq backup`, as DIR's database. FILE is checked like\n"+
+			"`ticketq check` first and refused if it has any finding. Stop the server first. Jobs that\n"+
+			"were running when the backup was taken run again after the start (at-least-once).\n\n")
+		flags.PrintDefaults()
+	}
+	pos, err := parseFlags(flags, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{fmt.Errorf("want exactly one FILE, the backup to restore (got %d arguments)", len(pos))}
+	}
+	file, dir := pos[0], *data
+	target := filepath.Join(dir, wal.FileName)
+
+	fi, err := os.Stat(file)
+	switch {
+	case err != nil:
+		return fmt.Errorf("restore: %w", err)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("restore: %s is not a regular file", file)
+	case fi.Size() == 0:
+		return fmt.Errorf("restore: %s is empty (0 bytes), not a backup; nothing was changed", file)
+	}
+	if ti, err := os.Stat(target); err == nil && os.SameFile(fi, ti) {
+		return usageError{fmt.Errorf("%s is the database of %s itself", file, dir)}
+	}
+
+	// The directory first: it is quick, and a refusal there spares the check.
+	_, err = os.Stat(target)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if exists {
+		// Held until the rename is durable, so that no server starts on
+		// the old file meanwhile.
+		unlock, err := lockFile(target)
+		if errors.Is(err, errHeld) {
+			return fmt.Errorf("%s is held by a running ticketq: stop the server first; nothing was changed", dir)
+		}
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		defer unlock()
+		if !*force {
+			return fmt.Errorf("%s already holds a database (%s); pass --force to replace it (it is kept as %s.before-restore-TIME); nothing was changed", dir, target, wal.FileName)
+		}
+	}
+
+	progress, d := showCheck(stderr)
+	rep, err := wal.CheckFile(file, progress)
+	d.end()
+	if err != nil {
+		return fmt.Errorf("restore: %w; nothing was changed", err)
+	}
+	if !rep.OK() {
+		return fmt.Errorf("%s is not a sound backup, so it was not restored (nothing was changed); its findings:\n%s", file, numbered(rep.Findings))
+	}
+
+	// Copy next to the target, then rename over it.
+	created := false
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		created = true
+	}
+	tmp := target + ".restore-tmp"
+	p := showBytes(stderr, "restore", fi.Size())
+	err = writeSynced(tmp, func(w io.Writer) error {
+		in, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		n, err := io.Copy(p.Writer(w), in)
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", file, err)
+		}
+		// The file that was checked must be the file that was copied.
+		if after, err := in.Stat(); err != nil || n != fi.Size() || !after.ModTime().Equal(fi.ModTime()) {
+			return fmt.Errorf("%s changed while it was restored (it was being written?); run restore again once it is complete", file)
+		}
+		return nil
+	})
+	p.end(err == nil)
+	if err != nil {
+		return fmt.Errorf("restore: %w; nothing was changed", err)
+	}
+
+	kept := ""
+	if exists {
+		// A second name for the old file, so that the rename below replaces
+		// the database in one step: there is never a moment without one.
+		kept = target + ".before-restore-" + time.Now().UTC().Format("20060102T150405.000Z")
+		if err := os.Link(target, kept); err != nil {
+			_ = os.Remove(tmp)
+			return fmt.Errorf("restore: keep the old database as %s: %w; nothing was changed", kept, err)
+		}
+	}
+	if err := renameSynced(tmp, target); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("restore: %w", err)
+	}
+	if created {
+		if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+	}
+	fmt.Fprintf(stdout, "restored %s into %s: %s, %s, checked: ok\n", file, target, byteSize(fi.Size()), jobsInQueues(rep.Jobs, rep.Queues))
+	if kept != "" {
+		fmt.Fprintf(stdout, "the previous database is kept as %s\n", kept)
+	}
+	return nil
+}
+
+// numbered lists findings one a line, numbered, as check prints them.
+func numbered(findings []string) string {
+	var b strings.Builder
+	for i, f := range findings {
+		fmt.Fprintf(&b, "  %d. %s\n", i+1, f)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// jobsInQueues says "40 jobs in 2 queues", in the singular where it fits.
+func jobsInQueues(jobs, queues int) string {
+	plural := func(n int, word string) string {
+		if n == 1 {
+			return "1 " + word
+		}
+		return fmt.Sprintf("%d %ss", n, word)
+	}
+	return plural(jobs, "job") + " in " + plural(queues, "queue")
+}
