@@ -163,6 +163,7 @@ var routeRoles = map[routeKey]roleSet{
 	{http.MethodDelete, "/v1/jobs/{ticket}"}:       0,
 	{http.MethodPost, "/v1/jobs/{ticket}/retry"}:   0,
 	{http.MethodGet, MetricsPath}:                  0, // admin, unless OpenPaths lists it
+	{http.MethodGet, "/v1/openapi.json"}:           submitter | worker,
 	{http.MethodGet, "/v1/backup"}:                 0,
 }
 

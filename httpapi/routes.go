@@ -38,6 +38,7 @@ func (s *Server) routes() *mux.Router {
 	r.Handle("/v1/queues/{queue}/resume", s.v1(s.resume)).Methods(http.MethodPost)
 	r.Handle("/v1/jobs/{ticket}", s.v1(s.cancel)).Methods(http.MethodDelete)
 	r.Handle("/v1/jobs/{ticket}/retry", s.v1(s.retry)).Methods(http.MethodPost)
+	r.HandleFunc("/v1/openapi.json", s.openapi).Methods(http.MethodGet)
 	r.Handle("/v1/backup", http.HandlerFunc(s.backup)).Methods(http.MethodGet)
 
 	if s.opts.Metrics != nil {
