@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -118,20 +119,53 @@ func Open(dir string, opts Options) (*Log, error) {
 	if st, err := os.Stat(path); err == nil && st.Size() == 0 {
 		opts.Logger.Warn().Str("component", "wal").Str("path", path).Msg("the data file is empty (0 bytes); starting a new database in it")
 	}
-	fresh, err := inspect(path, opts.LockTimeout)
-	if err != nil {
-		return nil, refuse(err)
-	}
-	db, err := boltOpen(path, bolt.Options{
-		Timeout:      opts.LockTimeout,
-		FreelistType: bolt.FreelistMapType,
-		// A large initial map means read transactions rarely have to wait
-		// for a remap while the file grows; it costs address space only.
-		InitialMmapSize: 256 << 20,
-		OpenFile:        opts.openFile,
-	})
-	if err != nil {
-		return nil, refuse(err)
+	var (
+		db    *bolt.DB
+		fresh bool
+	)
+	// The lock is on the open file, not on the name: if `ticketq restore`
+	// or `compact` renamed a new file over the name while this process
+	// waited for the lock, it now holds the replaced file, and jobs acked
+	// into it would vanish with it. So after locking, the name must still
+	// lead to the locked file; if not, open again.
+	for attempt := 1; ; attempt++ {
+		var err error
+		if fresh, err = inspect(path, opts.LockTimeout); err != nil {
+			return nil, refuse(err)
+		}
+		var locked *os.File
+		open := opts.openFile
+		if open == nil {
+			open = os.OpenFile
+		}
+		db, err = boltOpen(path, bolt.Options{
+			Timeout:      opts.LockTimeout,
+			FreelistType: bolt.FreelistMapType,
+			// A large initial map means read transactions rarely have to wait
+			// for a remap while the file grows; it costs address space only.
+			InitialMmapSize: 256 << 20,
+			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+				f, err := open(name, flag, perm)
+				locked = f
+				return f, err
+			},
+		})
+		if err != nil {
+			return nil, refuse(err)
+		}
+		same, err := namesFile(path, locked)
+		if err != nil {
+			_ = db.Close()
+			return nil, refuse(err)
+		}
+		if same {
+			break
+		}
+		_ = db.Close()
+		if attempt == 3 {
+			return nil, fmt.Errorf("open %s: the file was replaced 3 times while this process waited for its lock; is another program renaming files in %s?", path, dir)
+		}
+		opts.Logger.Warn().Str("component", "wal").Str("path", path).Msg("the data file was replaced while waiting for its lock (a restore or compact); opening the new one")
 	}
 	if err := guardRead(func() error { return initLayout(db, path) }); err != nil {
 		_ = db.Close()
@@ -283,4 +317,23 @@ func (l *Log) view(fn func(tx *bolt.Tx) error) error {
 		return job.ErrClosed
 	}
 	return err
+}
+
+// namesFile reports whether path still leads to the open file f.
+func namesFile(path string, f *os.File) (bool, error) {
+	if f == nil {
+		return false, fmt.Errorf("bbolt opened no file")
+	}
+	byName, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil // renamed away: open whatever is there now
+	}
+	if err != nil {
+		return false, err
+	}
+	held, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(byName, held), nil
 }
