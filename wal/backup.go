@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -62,22 +61,9 @@ func (l *Log) OpenBackup(ctx context.Context) (backend.Snapshot, error) {
 // half a second with ErrInUse. A file that Open would refuse (damaged, cut
 // short, newer) is refused the same way, with a *FileError.
 func OpenBackupOffline(dir string) (backend.Snapshot, error) {
-	path := filepath.Join(dir, FileName)
-	fi, err := os.Stat(path)
+	path, fi, db, err := openOffline(dir, "back up", "there is no database to back up")
 	if err != nil {
-		return nil, fmt.Errorf("back up %s: %w", dir, err)
-	}
-	if fi.Size() == 0 {
-		return nil, fmt.Errorf("back up %s: %s is empty (0 bytes): there is no database to back up", dir, path)
-	}
-	db, err := openReadOnly(path, 500*time.Millisecond, false)
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("%s is %w", dir, ErrInUse)
-	case errors.Is(err, ErrDamaged):
-		return nil, fileError(path, err)
-	case err != nil:
-		return nil, fmt.Errorf("back up %s: %w", dir, err)
+		return nil, err
 	}
 	tx, err := db.Begin(false)
 	if err == nil {

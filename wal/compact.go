@@ -168,7 +168,7 @@ func Compact(dir string, progress func(CompactProgress)) (res CompactResult, err
 		return res, fmt.Errorf("rename %s to %s: %w", tmp, path, err)
 	}
 	keep = true
-	if err := syncDir(dir); err != nil {
+	if err := SyncDir(dir); err != nil {
 		return res, err
 	}
 	report(CompactProgress{Stage: "done", Percent: 100})

@@ -178,11 +178,11 @@ func Open(dir string, opts Options) (*Log, error) {
 		// bbolt fsyncs the file's contents, not the directory entries that
 		// name it: without this, a power loss soon after the first start
 		// could lose the file, and with it jobs already acked.
-		if err := syncDir(dir); err != nil {
+		if err := SyncDir(dir); err != nil {
 			_ = db.Close()
 			return nil, err
 		}
-		if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+		if err := SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
 			_ = db.Close()
 			return nil, err
 		}
@@ -260,8 +260,9 @@ func initLayout(db *bolt.DB, path string) error {
 	})
 }
 
-// syncDir fsyncs a directory, making the entries created in it durable.
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory, making the entries created, renamed or
+// removed in it durable: a file's own fsync does not cover its name.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("open directory %s to sync it: %w", dir, err)

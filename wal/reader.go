@@ -31,22 +31,9 @@ type Reader struct {
 // server holds with ErrInUse within half a second, and a file that Open
 // would refuse (damaged, cut short, newer) with a *FileError.
 func OpenReader(dir string) (*Reader, error) {
-	path := filepath.Join(dir, FileName)
-	fi, err := os.Stat(path)
+	path, fi, db, err := openOffline(dir, "read", "no database was written in it yet")
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", dir, err)
-	}
-	if fi.Size() == 0 {
-		return nil, fmt.Errorf("read %s: %s is empty (0 bytes): no database was written in it yet", dir, path)
-	}
-	db, err := openReadOnly(path, 500*time.Millisecond, false)
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("%s is %w", dir, ErrInUse)
-	case errors.Is(err, ErrDamaged):
-		return nil, fileError(path, err)
-	case err != nil:
-		return nil, fmt.Errorf("read %s: %w", dir, err)
+		return nil, err
 	}
 	var format uint32
 	if err := guardRead(func() error {
@@ -109,3 +96,28 @@ func (r *Reader) Stats(queue string) (job.QueueStats, error) {
 
 // Close releases the file and its lock.
 func (r *Reader) Close() error { return r.l.db.Close() }
+
+// openOffline opens the data file of a stopped server's directory
+// read-only, for verb (in errors), refusing an empty file with why. A
+// directory a running server holds is refused with ErrInUse after half a
+// second; a file bbolt cannot open with a *FileError.
+func openOffline(dir, verb, why string) (string, os.FileInfo, *bolt.DB, error) {
+	path := filepath.Join(dir, FileName)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("%s %s: %w", verb, dir, err)
+	}
+	if fi.Size() == 0 {
+		return "", nil, nil, fmt.Errorf("%s %s: %s is empty (0 bytes): %s", verb, dir, path, why)
+	}
+	db, err := openReadOnly(path, 500*time.Millisecond, false)
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return "", nil, nil, fmt.Errorf("%s is %w", dir, ErrInUse)
+	case errors.Is(err, ErrDamaged):
+		return "", nil, nil, fileError(path, err)
+	case err != nil:
+		return "", nil, nil, fmt.Errorf("%s %s: %w", verb, dir, err)
+	}
+	return path, fi, db, nil
+}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/ticketq/ticketq/wal"
 )
 
 // This file holds what the offline commands (backup --data, restore,
@@ -107,24 +109,10 @@ func writeSynced(path string, fill func(w io.Writer) error) (err error) {
 	return nil
 }
 
-// syncDir fsyncs a directory, making a rename or a new entry in it
-// durable: the file's own fsync does not cover the name.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory %s to sync it: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
-}
-
 // renameSynced renames from to to and makes the rename durable.
 func renameSynced(from, to string) error {
 	if err := os.Rename(from, to); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", from, to, err)
 	}
-	return syncDir(filepath.Dir(to))
+	return wal.SyncDir(filepath.Dir(to))
 }

@@ -132,7 +132,7 @@ func restore(args []string, env map[string]string, stdout, stderr io.Writer) err
 		return fmt.Errorf("restore: %w", err)
 	}
 	if created {
-		if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+		if err := wal.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
 	}
