@@ -129,7 +129,7 @@ func (q *Queue) giveBack(jobs []*Job, reason string) {
 // longer holds the job answers an error wrapping ErrLeaseMismatch
 // (ErrLeaseCanceled if the job was canceled) and changes nothing.
 func (q *Queue) Ack(ctx context.Context, t Ticket, lease string, result []byte) (*Job, error) {
-	return q.settle(ctx, backend.Settlement{Ticket: t, Lease: lease, Outcome: backend.Succeeded, Result: result})
+	return q.settle(ctx, backend.Settlement{Ticket: t, Lease: lease, Outcome: backend.Succeeded, Result: result}, time.Time{})
 }
 
 // Nack records the failure of a leased job. It follows the queue's rules:
@@ -167,10 +167,14 @@ func (q *Queue) Nack(ctx context.Context, t Ticket, lease, message string, retry
 		}
 		st.Outcome, st.RetryAt = backend.Retry, q.opts.Clock.Now().Add(delay)
 	}
-	return q.settle(ctx, st)
+	return q.settle(ctx, st, j.StartedAt)
 }
 
-func (q *Queue) settle(ctx context.Context, st backend.Settlement) (*Job, error) {
+// settle records a pull worker's outcome and returns the job after it.
+// started is the run's start when the caller read the job before; zero
+// takes it from the job read after, which is right for a final outcome
+// only (a retried job may already run again).
+func (q *Queue) settle(ctx context.Context, st backend.Settlement, started time.Time) (*Job, error) {
 	if q.isClosed() {
 		return nil, ErrClosed
 	}
@@ -185,7 +189,10 @@ func (q *Queue) settle(ctx context.Context, st backend.Settlement) (*Job, error)
 	}
 	j, err := q.b.Get(ctx, st.Ticket)
 	if err == nil {
-		q.observeRun(j, q.opts.Clock.Now())
+		if started.IsZero() {
+			started = j.StartedAt
+		}
+		q.opts.Observer.Ran(j.Queue, runOutcome(st.Outcome), max(q.opts.Clock.Now().Sub(started), 0))
 	}
 	return j, err
 }

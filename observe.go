@@ -83,23 +83,3 @@ func (q *Queue) observeSubmit(queue string, n int, rs []Receipt, err error) {
 		o.Submitted(queue, SubmitFailed, n)
 	}
 }
-
-// observeRun reports a run that j's check-off ended, from the state it is
-// in after the check-off.
-func (q *Queue) observeRun(j *Job, now time.Time) {
-	outcome := RunRetried
-	switch j.State {
-	case Succeeded:
-		outcome = RunSucceeded
-	case Dead:
-		outcome = RunDead
-	case Queued:
-	default:
-		return // canceled meanwhile: not a run's outcome
-	}
-	var d time.Duration
-	if !j.StartedAt.IsZero() {
-		d = max(now.Sub(j.StartedAt), 0)
-	}
-	q.opts.Observer.Ran(j.Queue, outcome, d)
-}

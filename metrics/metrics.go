@@ -76,7 +76,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"queue", "outcome"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ticketq_job_retries_total",
-			Help: "Failed runs whose job was put back in line to run again, by queue.",
+			Help: "Failed runs (a handler's error, a pull worker's nack) whose job was put back in line to run again, by queue; leases that expired are in ticketq_lease_expirations_total.",
 		}, []string{"queue"}),
 		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ticketq_jobs_dead_total",

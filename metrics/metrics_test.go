@@ -154,6 +154,12 @@ func TestMetrics_KnownWork(t *testing.T) {
 		{"ticketq_queue_stats_up", nil, 1},
 		{"ticketq_recovery_jobs", nil, 0},
 	} {
+		// A run is observed after its check-off commits, which is also
+		// when Wait returns: the two race, so each value is awaited.
+		deadline := time.Now().Add(10 * time.Second)
+		for value(t, reg, c.name, c.labels) != c.want && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
 		if got := value(t, reg, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}

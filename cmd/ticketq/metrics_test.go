@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -119,7 +120,14 @@ func TestServe_Metrics(t *testing.T) {
 		}
 	}
 
+	// A run is observed just after its check-off commits, which is also
+	// when the ?wait= above answers: scrape until the runs are in.
 	status, fams := scrape(t, addr, nil)
+	for deadline := time.Now().Add(10 * time.Second); status == http.StatusOK &&
+		fams["ticketq_job_run_seconds"].get(map[string]string{"queue": "done", "outcome": "succeeded"}) != n && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		status, fams = scrape(t, addr, nil)
+	}
 	if status != http.StatusOK {
 		t.Fatalf("GET /metrics: %d", status)
 	}
