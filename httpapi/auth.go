@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -62,25 +63,36 @@ func (t Token) Validate() error {
 	// The name is stored as each submitted job's Submitter, so it obeys
 	// that field's limits.
 	if t.Name == "" || len(t.Name) > job.MaxSubmitterLen || strings.Trim(t.Name, nameChars) != "" {
-		return fmt.Errorf("token name %q: want 1..%d characters of [A-Za-z0-9._-]", t.Name, job.MaxSubmitterLen)
+		return fmt.Errorf("token name %s: want 1..%d characters of [A-Za-z0-9._-]", QuoteTokenName(t.Name), job.MaxSubmitterLen)
 	}
 	switch t.Role {
 	case RoleSubmit, RoleWork, RoleAdmin:
 	default:
 		if len(t.Role) >= MinSecretLen {
 			// Likely a secret in the wrong place: not quoted.
-			return fmt.Errorf("token %q: the role is not submit, work or admin", t.Name)
+			return fmt.Errorf("token %s: the role is not submit, work or admin", QuoteTokenName(t.Name))
 		}
-		return fmt.Errorf("token %q: role %q: want submit, work or admin", t.Name, t.Role)
+		return fmt.Errorf("token %s: role %q: want submit, work or admin", QuoteTokenName(t.Name), t.Role)
 	}
 	body := strings.TrimRight(t.Secret, "=")
 	if body == "" || strings.Trim(body, secretChars) != "" {
-		return fmt.Errorf("token %q: the secret may hold only [A-Za-z0-9-._~+/] and trailing '='", t.Name)
+		return fmt.Errorf("token %s: the secret may hold only [A-Za-z0-9-._~+/] and trailing '='", QuoteTokenName(t.Name))
 	}
 	if len(t.Secret) < MinSecretLen {
-		return fmt.Errorf("token %q: the secret has %d characters, want at least %d (e.g. `openssl rand -hex 32`)", t.Name, len(t.Secret), MinSecretLen)
+		return fmt.Errorf("token %s: the secret has %d characters, want at least %d (e.g. `openssl rand -hex 32`)", QuoteTokenName(t.Name), len(t.Secret), MinSecretLen)
 	}
 	return nil
+}
+
+// QuoteTokenName quotes a token's name for an error message, unless it is
+// long enough to be a secret: fields given in the wrong order ("SECRET:
+// submit:ci") would otherwise print the secret to a log. The message's
+// position (entry or line) still tells the operator which token it is.
+func QuoteTokenName(name string) string {
+	if len(name) < MinSecretLen {
+		return strconv.Quote(name)
+	}
+	return fmt.Sprintf("(a name of %d characters, not shown: it may be a secret in the wrong field)", len(name))
 }
 
 const (
@@ -99,12 +111,12 @@ func ValidateTokens(tokens []Token) error {
 			return err
 		}
 		if names[t.Name] {
-			return fmt.Errorf("token name %q is used twice", t.Name)
+			return fmt.Errorf("token name %s is used twice", QuoteTokenName(t.Name))
 		}
 		names[t.Name] = true
 		d := sha256.Sum256([]byte(t.Secret))
 		if other, dup := secrets[d]; dup {
-			return fmt.Errorf("tokens %q and %q have the same secret", other, t.Name)
+			return fmt.Errorf("tokens %s and %s have the same secret", QuoteTokenName(other), QuoteTokenName(t.Name))
 		}
 		secrets[d] = t.Name
 	}

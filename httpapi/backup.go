@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -13,7 +14,16 @@ import (
 // holds a read transaction, so a client that stops reading must not hold
 // it for long. It replaces the server's WriteTimeout, which is sized for
 // JSON answers, not for a whole database.
-const backupWriteTimeout = time.Minute
+//
+// backupMinRate bounds the whole copy as well: a client that reads a chunk
+// just before each write's deadline would otherwise hold the read
+// transaction for as long as it likes, and a commit that must grow the
+// memory map waits for it. A backup gets backupWriteTimeout plus its size
+// at backupMinRate, and is aborted after that. Variables for the tests.
+var (
+	backupWriteTimeout       = time.Minute
+	backupMinRate      int64 = 1 << 20 // bytes per second
+)
 
 // backup streams a consistent copy of the data file: GET /v1/backup, for
 // the admin role only (it holds every job's payload and result). The
@@ -58,7 +68,8 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Disposition", `attachment; filename="ticketq.db"`)
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	n, err := snap.WriteTo(&deadlineWriter{ctx: ctx, w: w, rc: rc})
+	budget := backupWriteTimeout + time.Duration(snap.Size()/backupMinRate)*time.Second
+	n, err := snap.WriteTo(&deadlineWriter{ctx: ctx, w: w, rc: rc, end: time.Now().Add(budget)})
 	if err != nil {
 		log := s.logger(w)
 		log.Warn().Err(err).Int64("bytes", n).Int64("size", snap.Size()).Msg("backup aborted")
@@ -73,12 +84,21 @@ type deadlineWriter struct {
 	ctx context.Context
 	w   io.Writer
 	rc  *http.ResponseController
+	end time.Time // the whole copy's deadline
 }
 
 func (d *deadlineWriter) Write(p []byte) (int, error) {
+	now := time.Now()
+	if now.After(d.end) {
+		return 0, fmt.Errorf("the client reads the backup slower than %d KiB/s: aborted, so that the read transaction does not hold up commits", backupMinRate>>10)
+	}
 	// Writers without deadlines (an embedding program's middleware) are
 	// left to the ctx check.
-	_ = d.rc.SetWriteDeadline(time.Now().Add(backupWriteTimeout))
+	deadline := now.Add(backupWriteTimeout)
+	if deadline.After(d.end) {
+		deadline = d.end
+	}
+	_ = d.rc.SetWriteDeadline(deadline)
 	if err := d.ctx.Err(); err != nil {
 		return 0, err
 	}

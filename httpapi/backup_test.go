@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -201,4 +203,48 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Ensure that a client that keeps reading, but too slowly, is cut off once
+// the backup's whole budget is spent: per-write deadlines alone would let
+// it hold the read transaction for ever.
+func TestBackup_SlowReaderIsCutOff(t *testing.T) {
+	defer httpapi.SetBackupLimits(200*time.Millisecond, 1<<40)()
+	snap := newStreamSnapshot(1<<30, 1<<30)
+	api := httpapi.New(snapshotQueue{snap: snap}, httpapi.Options{})
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	res, err := srv.Client().Get(srv.URL + "/v1/backup")
+	must(t, err)
+	defer res.Body.Close()
+	<-snap.started
+	// A trickle: a small read well within each write's deadline, until
+	// the server gives up.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		buf := make([]byte, 1024)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond): // the slow client's pace
+			}
+			if _, err := res.Body.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case werr := <-snap.done:
+		// Cut off by the budget: either at a write's start or by the
+		// write deadline, set to the budget's end, while it waited.
+		var netErr net.Error
+		if werr == nil || !strings.Contains(werr.Error(), "slower than") && !(errors.As(werr, &netErr) && netErr.Timeout()) {
+			t.Fatalf("WriteTo ended with %v, want the budget's cut-off", werr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a slow reader still held the backup after 30s (budget 200ms)")
+	}
+	waitFor(t, "the snapshot to be closed", snap.closed.Load)
 }

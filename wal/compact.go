@@ -164,6 +164,9 @@ func Compact(dir string, progress func(CompactProgress)) (res CompactResult, err
 	res.Jobs, res.Queues, res.After = rep.Jobs, rep.Queues, rep.Size
 
 	// Install it: rename, then make the rename durable.
+	if err := MatchOwner(tmp, path); err != nil {
+		return res, err
+	}
 	if err := os.Rename(tmp, path); err != nil {
 		return res, fmt.Errorf("rename %s to %s: %w", tmp, path, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -337,4 +338,28 @@ func namesFile(path string, f *os.File) (bool, error) {
 		return false, err
 	}
 	return os.SameFile(byName, held), nil
+}
+
+// MatchOwner gives path the owner and group of like, when they differ and
+// this process may change them (it runs as root). A tool run with sudo on
+// a service's data directory (restore, compact) must not leave behind a
+// file that the service's own user cannot open.
+func MatchOwner(path, like string) error {
+	want, err := os.Stat(like)
+	if err != nil {
+		return err
+	}
+	have, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	w, ok1 := want.Sys().(*syscall.Stat_t)
+	h, ok2 := have.Sys().(*syscall.Stat_t)
+	if !ok1 || !ok2 || (w.Uid == h.Uid && w.Gid == h.Gid) || os.Geteuid() != 0 {
+		return nil
+	}
+	if err := os.Chown(path, int(w.Uid), int(w.Gid)); err != nil {
+		return fmt.Errorf("give %s the owner of %s: %w", path, like, err)
+	}
+	return nil
 }

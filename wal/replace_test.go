@@ -74,3 +74,32 @@ func TestOpen_FileReplacedWhileWaitingForLock(t *testing.T) {
 		t.Fatalf("Open holds the file with queues %v (%v), want the replacement's [new]", queues, err)
 	}
 }
+
+// Ensure that MatchOwner gives a file the owner and group of another (the
+// tests run as root, which may; elsewhere it is a no-op, and the test says
+// so rather than passing on nothing).
+func TestMatchOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("MatchOwner changes owners only as root; this test needs root (CI runs as root)")
+	}
+	dir := t.TempDir()
+	like, path := filepath.Join(dir, "like"), filepath.Join(dir, "file")
+	for _, p := range []string{like, path} {
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(like, 4321, 4322); err != nil {
+		t.Fatal(err)
+	}
+	if err := MatchOwner(path, like); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 4321 || st.Gid != 4322 {
+		t.Fatalf("owner %d:%d, want 4321:4322", st.Uid, st.Gid)
+	}
+}

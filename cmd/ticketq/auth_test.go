@@ -108,8 +108,13 @@ func TestWork_RefusedToken(t *testing.T) {
 // Ensure that serve on a non-loopback address without tokens exits with
 // status 2 and a message naming the address and the fixes.
 func TestServe_RefusesExposedWithoutTokens(t *testing.T) {
+	var pout, perr bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--pprof", "0.0.0.0:0", "--data", t.TempDir()}, authEnv(), &pout, &perr)
+	if code := exitCode(err, &perr); code != 2 || !strings.Contains(perr.String(), "--pprof 0.0.0.0:0 is not a loopback address") {
+		t.Fatalf("--pprof on the network with tokens: exit %d, %q; want 2", code, perr.String())
+	}
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), []string{"serve", "--addr", "0.0.0.0:0", "--data", t.TempDir()}, nil, &stdout, &stderr)
+	err = run(context.Background(), []string{"serve", "--addr", "0.0.0.0:0", "--data", t.TempDir()}, nil, &stdout, &stderr)
 	if code := exitCode(err, &stderr); code != 2 {
 		t.Fatalf("exit %d (%v), want 2", code, err)
 	}

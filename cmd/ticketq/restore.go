@@ -55,25 +55,14 @@ func restore(args []string, env map[string]string, stdout, stderr io.Writer) err
 	}
 
 	// The directory first: it is quick, and a refusal there spares the check.
-	_, err = os.Stat(target)
-	exists := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("restore: %w", err)
+	exists, created, release, err := holdTarget(dir, target)
+	if err != nil {
+		return err
 	}
-	if exists {
-		// Held until the rename is durable, so that no server starts on
-		// the old file meanwhile.
-		unlock, err := lockFile(target)
-		if errors.Is(err, errHeld) {
-			return fmt.Errorf("%s is held by a running ticketq: stop the server first; nothing was changed", dir)
-		}
-		if err != nil {
-			return fmt.Errorf("restore: %w", err)
-		}
-		defer unlock()
-		if !*force {
-			return fmt.Errorf("%s already holds a database (%s); pass --force to replace it (it is kept as %s.before-restore-TIME); nothing was changed", dir, target, wal.FileName)
-		}
+	restored := false
+	defer func() { release(restored) }()
+	if exists && !*force {
+		return fmt.Errorf("%s already holds a database (%s); pass --force to replace it (it is kept as %s.before-restore-TIME); nothing was changed", dir, target, wal.FileName)
 	}
 
 	progress, d := showCheck(stderr)
@@ -87,13 +76,6 @@ func restore(args []string, env map[string]string, stdout, stderr io.Writer) err
 	}
 
 	// Copy next to the target, then rename over it.
-	created := false
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("restore: %w", err)
-		}
-		created = true
-	}
 	tmp := target + ".restore-tmp"
 	p := showBytes(stderr, "restore", fi.Size())
 	err = writeSynced(tmp, func(w io.Writer) error {
@@ -113,7 +95,14 @@ func restore(args []string, env map[string]string, stdout, stderr io.Writer) err
 		return nil
 	})
 	p.end(err == nil)
+	if err == nil {
+		// The directory's owner is the service's user (systemd's
+		// StateDirectory): a restore run with sudo must not leave it a
+		// root-owned file it cannot open.
+		err = wal.MatchOwner(tmp, dir)
+	}
 	if err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("restore: %w; nothing was changed", err)
 	}
 
@@ -131,6 +120,7 @@ func restore(args []string, env map[string]string, stdout, stderr io.Writer) err
 		_ = os.Remove(tmp)
 		return fmt.Errorf("restore: %w", err)
 	}
+	restored = true
 	if created {
 		if err := wal.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
 			return fmt.Errorf("restore: %w", err)
@@ -141,6 +131,64 @@ func restore(args []string, env map[string]string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "the previous database is kept as %s\n", kept)
 	}
 	return nil
+}
+
+// holdTarget locks the directory's database for the whole restore, so
+// that no server opens it meanwhile. Where there is none yet, it creates an
+// empty one to lock: a server that starts during the restore must wait for
+// that lock (and then open the restored file, which wal.Open checks for),
+// not create a database of its own that the rename would orphan with
+// every job it acked. release removes that placeholder unless the restore
+// went through, then unlocks.
+func holdTarget(dir, target string) (exists, createdDir bool, release func(restored bool), err error) {
+	_, err = os.Stat(target)
+	exists = err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, false, nil, fmt.Errorf("restore: %w", err)
+	}
+	placeholder := false
+	if !exists {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return false, false, nil, fmt.Errorf("restore: %w", err)
+			}
+			createdDir = true
+		}
+		f, err := os.OpenFile(target, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			return false, false, nil, fmt.Errorf("a database appeared in %s as restore started (a server starting?); nothing was changed", dir)
+		}
+		if err != nil {
+			if createdDir {
+				_ = os.Remove(dir)
+			}
+			return false, false, nil, fmt.Errorf("restore: %w", err)
+		}
+		_ = f.Close()
+		placeholder = true
+	}
+	unlock, err := lockFile(target)
+	if err != nil {
+		if placeholder {
+			_ = os.Remove(target)
+		}
+		if createdDir {
+			_ = os.Remove(dir)
+		}
+		if errors.Is(err, errHeld) {
+			return exists, createdDir, nil, fmt.Errorf("%s is held by a running ticketq: stop the server first; nothing was changed", dir)
+		}
+		return exists, createdDir, nil, fmt.Errorf("restore: %w", err)
+	}
+	return exists, createdDir, func(restored bool) {
+		if placeholder && !restored {
+			_ = os.Remove(target)
+			if createdDir {
+				_ = os.Remove(dir) // empty again: a refused restore leaves nothing
+			}
+		}
+		unlock()
+	}, nil
 }
 
 // numbered lists findings one a line, numbered, as check prints them.

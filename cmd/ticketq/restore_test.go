@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ticketq/ticketq/wal"
 )
@@ -122,4 +126,54 @@ func mustRead(t *testing.T, path string) []byte {
 	b, err := os.ReadFile(path)
 	must(t, err)
 	return b
+}
+
+// Ensure that a restore into a directory without a database holds the
+// place: a server starting meanwhile cannot create a database of its own
+// (the rename would orphan it with every job it acked), and a refused
+// restore leaves the directory as it found it.
+func TestRestore_HoldsAnEmptyDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new")
+	target := filepath.Join(dir, wal.FileName)
+	exists, created, release, err := holdTarget(dir, target)
+	if err != nil || exists || !created {
+		t.Fatalf("holdTarget = %v, %v, %v", exists, created, err)
+	}
+	if l, err := wal.Open(dir, wal.Options{LockTimeout: 100 * time.Millisecond}); err == nil || !strings.Contains(err.Error(), "in use by another ticketq process") {
+		if l != nil {
+			_ = l.Close()
+		}
+		t.Fatalf("a server opened the directory during the restore: %v", err)
+	}
+	release(false)
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a refused restore left %s behind (%v)", dir, err)
+	}
+
+	// A restore that goes through: the server that waited opens the
+	// restored file, not the placeholder it found.
+	file := backupFile(t)
+	_, _, release, err = holdTarget(dir, target)
+	must(t, err)
+	opened := make(chan *wal.Log, 1)
+	go func() {
+		l, err := wal.Open(dir, wal.Options{LockTimeout: 10 * time.Second})
+		if err != nil {
+			t.Error(err)
+		}
+		opened <- l
+	}()
+	b, err := os.ReadFile(file)
+	must(t, err)
+	must(t, os.WriteFile(target+".restore-tmp", b, 0o600))
+	must(t, os.Rename(target+".restore-tmp", target))
+	release(true)
+	l := <-opened
+	if l == nil {
+		t.FailNow()
+	}
+	defer l.Close()
+	if queues, err := l.Queues(context.Background()); err != nil || len(queues) != 2 {
+		t.Fatalf("the waiting server holds queues %v (%v), want the backup's 2", queues, err)
+	}
 }

@@ -123,10 +123,10 @@ func loadTokens(envValue, file string) ([]httpapi.Token, error) {
 	tokens := make([]httpapi.Token, 0, len(all))
 	for _, s := range all {
 		if first, dup := names[s.token.Name]; dup {
-			return nil, fmt.Errorf("%s: token name %q is already used by %s", s.where, s.token.Name, first)
+			return nil, fmt.Errorf("%s: token name %s is already used by %s", s.where, httpapi.QuoteTokenName(s.token.Name), first)
 		}
 		if first, dup := secrets[s.token.Secret]; dup {
-			return nil, fmt.Errorf("%s: token %q has the same secret as %s", s.where, s.token.Name, first)
+			return nil, fmt.Errorf("%s: token %s has the same secret as %s", s.where, httpapi.QuoteTokenName(s.token.Name), first)
 		}
 		names[s.token.Name], secrets[s.token.Secret] = s.where, s.where
 		tokens = append(tokens, s.token)
@@ -153,9 +153,14 @@ func isLoopback(addr string) bool {
 }
 
 // checkExposure refuses to serve a non-loopback address without tokens,
-// unless --insecure-no-auth says that this is meant.
+// unless --insecure-no-auth says that this is meant. The profiler has no
+// authentication at all (tokens do not cover it), so it is refused off
+// loopback unless --insecure-no-auth.
 func (c *Config) checkExposure() error {
 	switch {
+	case c.Pprof != "" && !isLoopback(c.Pprof) && !c.InsecureNoAuth:
+		return fmt.Errorf("--pprof %s is not a loopback address: the profiler has no authentication, and anyone who reaches it can read memory and burn CPU. "+
+			"Listen on 127.0.0.1 (and tunnel to it), or pass --insecure-no-auth if another layer guards the port", c.Pprof)
 	case c.InsecureNoAuth && len(c.Tokens) > 0:
 		return errors.New("--insecure-no-auth and tokens (TICKETQ_TOKENS, --tokens-file) exclude each other; drop one")
 	case len(c.Tokens) > 0 || c.InsecureNoAuth || isLoopback(c.Addr):

@@ -194,3 +194,19 @@ func TestHelp_Access(t *testing.T) {
 		}
 	}
 }
+
+// Ensure that a token given with its fields in the wrong order, a secret
+// where the name goes, is refused without the secret in the message.
+func TestTokens_ErrorsNeverQuoteASecret(t *testing.T) {
+	hex := strings.Repeat("3f9c0e1a", 8)
+	b64 := "q8Zr2kT1x+9yV3mN0pL5sH7aD4fG6jK8wE1rT2yU3i="
+	for _, entry := range []string{hex + ":submit:ci", b64 + ":submit:ci", "ci:submit:" + hex + ",runner:" + hex + ":x"} {
+		_, err := parseTokensEnv(entry)
+		if err == nil {
+			t.Fatalf("%q was accepted", entry)
+		}
+		if strings.Contains(err.Error(), hex) || strings.Contains(err.Error(), b64) {
+			t.Errorf("the error quotes a secret: %v", err)
+		}
+	}
+}
