@@ -13,7 +13,9 @@ import (
 type Observer interface {
 	// Submitted reports n jobs of one submit call to queue with the same
 	// outcome: SubmitAccepted, SubmitDuplicate, SubmitRefused (invalid
-	// input, queue full), SubmitDiskFull or SubmitFailed.
+	// input, queue full), SubmitDiskFull or SubmitFailed. A submit refused
+	// because it would create a queue beyond Options.MaxQueues is not
+	// reported (its queue name would be an unbounded label).
 	Submitted(queue, outcome string, n int)
 	// Committed reports one store transaction: how many operations it
 	// carried, how long the whole commit took, and how much of that was
@@ -62,6 +64,9 @@ func (noObserver) Recovered(int, time.Duration)                {}
 func (q *Queue) observeSubmit(queue string, n int, rs []Receipt, err error) {
 	o := q.opts.Observer
 	switch {
+	case errors.Is(err, ErrTooManyQueues):
+		// Not counted: the queue label would be a name the store refused,
+		// and the cap exists because clients invent names without end.
 	case err == nil:
 		dup := 0
 		for _, r := range rs {

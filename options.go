@@ -38,6 +38,12 @@ type Options struct {
 	// SweepBatch is how many jobs one sweeper transaction deletes, so that
 	// purging never holds the committer long. Defaults to 500.
 	SweepBatch int
+	// MaxQueues caps how many queues the store may hold: a submit, pause
+	// or limit change that would create one more fails with
+	// ErrTooManyQueues and stores nothing. It bounds what a client that
+	// invents queue names can make the server keep (queues are never
+	// deleted). Zero means no cap.
+	MaxQueues int
 	// Observer receives the events a metrics system counts (see Observer
 	// and package metrics). Defaults to none.
 	Observer Observer

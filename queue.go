@@ -83,7 +83,7 @@ func Open(dir string, opts Options) (*Queue, error) {
 		fatal:     make(chan error, 1),
 	}
 	q.progress.pending = make(map[Ticket]backend.Progress)
-	l, err := wal.Open(dir, wal.Options{Clock: opts.Clock, Notify: q.onChanges, Logger: opts.Logger, OnCommit: opts.Observer.Committed})
+	l, err := wal.Open(dir, wal.Options{Clock: opts.Clock, Notify: q.onChanges, Logger: opts.Logger, OnCommit: opts.Observer.Committed, MaxQueues: opts.MaxQueues})
 	if err != nil {
 		return nil, err
 	}

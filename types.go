@@ -51,6 +51,7 @@ var (
 	ErrLeaseCanceled  = job.ErrLeaseCanceled
 	ErrHasExecutor    = job.ErrHasExecutor
 	ErrQueueFull      = job.ErrQueueFull
+	ErrTooManyQueues  = job.ErrTooManyQueues
 	ErrClosed         = job.ErrClosed
 	ErrUnknownOutcome = job.ErrUnknownOutcome
 	ErrStoreFailed    = job.ErrStoreFailed

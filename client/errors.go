@@ -82,6 +82,7 @@ var codeSentinels = map[string]error{
 	"job_canceled":           job.ErrLeaseCanceled,
 	"has_executor":           job.ErrHasExecutor,
 	"queue_full":             job.ErrQueueFull,
+	"too_many_queues":        job.ErrTooManyQueues,
 	"shutting_down":          job.ErrClosed,
 	"not_ready":              job.ErrClosed,
 	"recovering":             job.ErrClosed,

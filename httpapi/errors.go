@@ -86,6 +86,8 @@ func classify(err error) apiError {
 		e.status, e.code = http.StatusConflict, "not_retryable"
 	case errors.Is(err, job.ErrLeaseCanceled):
 		e.status, e.code = http.StatusConflict, "job_canceled"
+	case errors.Is(err, job.ErrTooManyQueues):
+		e.status, e.code = http.StatusConflict, "too_many_queues"
 	case errors.Is(err, job.ErrHasExecutor):
 		e.status, e.code = http.StatusConflict, "has_executor"
 	case errors.Is(err, job.ErrLeaseMismatch):

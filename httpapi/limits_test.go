@@ -2,10 +2,12 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/ticketq/ticketq"
 	"github.com/ticketq/ticketq/httpapi"
 )
 
@@ -60,4 +62,37 @@ func TestServer_MaxLongPolls(t *testing.T) {
 	defer cancel()
 	r := tb.request(t, ctx, http.MethodPost, "/v1/queues/empty/leases", `{"wait": "10ms"}`, map[string]string{"Content-Type": "application/json"})
 	r.expect(t, http.StatusOK)
+}
+
+// Ensure that a request that would create a queue beyond MaxQueues is
+// refused with 409 too_many_queues and changes nothing, whichever route
+// would create it, while existing queues keep working.
+func TestServer_MaxQueues(t *testing.T) {
+	q, err := ticketq.Open(t.TempDir(), ticketq.Options{Grace: time.Second, MaxQueues: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if err := q.Run(context.Background()); err != nil && !errors.Is(err, ticketq.ErrClosed) {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		if err := q.Close(); err != nil {
+			t.Errorf("close queue: %v", err)
+		}
+	})
+	tb := serve(t, q, httpapi.New(q, httpapi.Options{}))
+	tb.submit(t, "a", `{"payload": 1}`)
+	tb.submit(t, "b", `{"payload": 1}`)
+	for _, c := range []errorCase{
+		{name: "Submit", method: "POST", path: "/v1/queues/c/jobs", body: `{"payload": 1}`, status: 409, code: "too_many_queues"},
+		{name: "Batch", method: "POST", path: "/v1/queues/c/jobs", body: `{"jobs": [{"payload": 1}, {"payload": 2}]}`, status: 409, code: "too_many_queues"},
+		{name: "Pause", method: "POST", path: "/v1/queues/c/pause", status: 409, code: "too_many_queues"},
+		{name: "Patch", method: "PATCH", path: "/v1/queues/c", body: `{"workers": 2}`, status: 409, code: "too_many_queues"},
+	} {
+		t.Run(c.name, func(t *testing.T) { tb.expectRefused(t, c) })
+	}
+	tb.submit(t, "a", `{"payload": 2}`)
+	tb.do(t, http.MethodPost, "/v1/queues/b/pause", "").expect(t, http.StatusOK)
 }

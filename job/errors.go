@@ -43,6 +43,12 @@ var (
 	// maximum of queued jobs. Nothing was stored; retry later.
 	ErrQueueFull = errors.New("queue is full")
 
+	// ErrTooManyQueues reports a call that would create a queue beyond the
+	// configured number of queues (a submit, pause or limit change naming
+	// a new queue). Nothing was stored. Queues are never deleted, so
+	// retrying does not help; existing queues are unaffected.
+	ErrTooManyQueues = fmt.Errorf("%w: too many queues", ErrConflict)
+
 	// ErrClosed reports a call on a queue that is shutting down or closed.
 	ErrClosed = errors.New("queue is closed")
 

@@ -274,6 +274,9 @@ func (w *wtx) queue(name string, create bool) (*queueTx, error) {
 		return nil, err
 	}
 	if q == nil && create {
+		if err := w.roomForQueue(name); err != nil {
+			return nil, err
+		}
 		if q, err = createQueue(w.queues, name); err != nil {
 			return nil, err
 		}
@@ -282,6 +285,26 @@ func (w *wtx) queue(name string, create bool) (*queueTx, error) {
 		w.cache[name] = q
 	}
 	return q, nil
+}
+
+// roomForQueue refuses to create a queue beyond MaxQueues. Counting the
+// queue buckets costs O(queues), but only when a queue is created, which a
+// client that invents names is what the cap is for.
+func (w *wtx) roomForQueue(name string) error {
+	if w.l.maxQueues <= 0 {
+		return nil
+	}
+	n := 0
+	c := w.queues.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v == nil { // a nested bucket: one queue
+			n++
+		}
+	}
+	if n >= w.l.maxQueues {
+		return fmt.Errorf("%w: queue %q would be number %d, over this server's limit of %d (--max-queues); use an existing queue", job.ErrTooManyQueues, name, n+1, w.l.maxQueues)
+	}
+	return nil
 }
 
 // load reads one job and its queue. It answers job.ErrNotFound for an

@@ -42,6 +42,10 @@ type Options struct {
 	// MaxBatchOps caps how many waiting operations one transaction takes.
 	// Defaults to 1024.
 	MaxBatchOps int
+	// MaxQueues caps how many queues the file may hold: an operation that
+	// would create one more fails with job.ErrTooManyQueues and writes
+	// nothing. Zero means no cap.
+	MaxQueues int
 	// OnCommit, if set, is called on the committer goroutine after each
 	// successful commit with the number of operations it carried, the
 	// commit's whole duration, and the part bbolt spent writing pages and
@@ -66,6 +70,7 @@ type Log struct {
 	lastWrite time.Duration
 	log       zerolog.Logger
 	maxOps    int
+	maxQueues int
 
 	ops       chan *op
 	closing   chan struct{}
@@ -189,16 +194,17 @@ func Open(dir string, opts Options) (*Log, error) {
 		}
 	}
 	l := &Log{
-		db:       db,
-		path:     path,
-		clock:    opts.Clock,
-		notify:   opts.Notify,
-		onCommit: opts.OnCommit,
-		log:      opts.Logger.With().Str("component", "wal").Logger(),
-		maxOps:   opts.MaxBatchOps,
-		ops:      make(chan *op),
-		closing:  make(chan struct{}),
-		done:     make(chan struct{}),
+		db:        db,
+		path:      path,
+		clock:     opts.Clock,
+		notify:    opts.Notify,
+		onCommit:  opts.OnCommit,
+		log:       opts.Logger.With().Str("component", "wal").Logger(),
+		maxOps:    opts.MaxBatchOps,
+		maxQueues: opts.MaxQueues,
+		ops:       make(chan *op),
+		closing:   make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	st := db.Stats() // the writes of Open's own setup are not a commit's
 	l.lastWrite = st.TxStats.GetWriteTime()

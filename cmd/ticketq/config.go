@@ -35,6 +35,7 @@ type Config struct {
 	MaxWait     time.Duration
 	MaxPolls    int // concurrent long-polls
 	MetricsOpen bool
+	MaxQueues   int
 	// Timeouts of the http.Server: a client that sends its headers or
 	// body slowly, or keeps an idle connection, is cut off after them.
 	HeaderTimeout time.Duration
@@ -87,6 +88,7 @@ func newConfig() *Config {
 		MaxBody:       1 << 20,
 		MaxWait:       60 * time.Second,
 		MaxPolls:      httpapi.DefaultMaxLongPolls,
+		MaxQueues:     10000,
 		HeaderTimeout: 10 * time.Second,
 		ReadTimeout:   30 * time.Second,
 		IdleTimeout:   2 * time.Minute,
@@ -135,6 +137,7 @@ func (c *Config) settings() []setting {
 		{"header-timeout", []string{"TICKETQ_HEADER_TIMEOUT"}, "time a client has to send a request's headers (slowloris guard)", (*durationValue)(&c.HeaderTimeout), "DURATION"},
 		{"read-timeout", []string{"TICKETQ_READ_TIMEOUT"}, "time a client has to send a whole request, body included; at least --header-timeout", (*durationValue)(&c.ReadTimeout), "DURATION"},
 		{"idle-timeout", []string{"TICKETQ_IDLE_TIMEOUT"}, "how long an idle keep-alive connection stays open", (*durationValue)(&c.IdleTimeout), "DURATION"},
+		{"max-queues", []string{"TICKETQ_MAX_QUEUES"}, "queues the server may hold; a submit, pause or PATCH that would create one more gets 409 too_many_queues; 0 = no limit", (*intValue)(&c.MaxQueues), "N"},
 		{"metrics-open", []string{"TICKETQ_METRICS_OPEN"}, "serve /metrics without a token when tokens are on (otherwise it needs an admin token)", (*boolValue)(&c.MetricsOpen), "BOOL"},
 		{"max-long-polls", []string{"TICKETQ_MAX_LONG_POLLS"}, "requests that may wait at once (?wait= and leases with a wait); more get 429", (*intValue)(&c.MaxPolls), "N"},
 		{"max-batch", []string{"TICKETQ_MAX_BATCH"}, fmt.Sprintf("most jobs in one batch submit (1..%d)", ticketq.MaxBatch), (*intValue)(&c.MaxBatch), "N"},

@@ -150,6 +150,7 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 func openQueue(c *Config, log zerolog.Logger, obs ticketq.Observer) (*ticketq.Queue, error) {
 	q, err := ticketq.Open(c.Data, ticketq.Options{
 		Observer:        obs,
+		MaxQueues:       c.MaxQueues,
 		Logger:          log,
 		Grace:           c.Grace,
 		Queue:           c.Queue,
