@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -129,48 +127,4 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.w.Write(p)
-}
-
-// CheckFile is Check for a data file at any path, such as a backup: it
-// links the file into a private temporary directory under the name Check
-// expects, so the file itself is neither renamed nor written. Its Report
-// names path.
-func CheckFile(path string, progress func(Progress)) (Report, error) {
-	rep := Report{Path: path, Jobs: -1, Queues: -1}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return rep, fmt.Errorf("check %s: %w", path, err)
-	}
-	f, err := os.Open(abs)
-	if err != nil {
-		return rep, fmt.Errorf("check %s: %w", path, err)
-	}
-	fi, err := f.Stat()
-	_ = f.Close()
-	if err != nil {
-		return rep, fmt.Errorf("check %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return rep, fmt.Errorf("check %s: not a regular file", path)
-	}
-	tmp, err := os.MkdirTemp("", "ticketq-check-")
-	if err != nil {
-		// A read-only or missing TMPDIR: the file's own directory will do.
-		if tmp, err = os.MkdirTemp(filepath.Dir(abs), ".ticketq-check-"); err != nil {
-			return rep, fmt.Errorf("check %s: make a temporary directory: %w", path, err)
-		}
-	}
-	defer os.RemoveAll(tmp)
-	if err := os.Symlink(abs, filepath.Join(tmp, FileName)); err != nil {
-		return rep, fmt.Errorf("check %s: %w", path, err)
-	}
-	rep, err = Check(tmp, progress)
-	rep.Path = path
-	if errors.Is(err, ErrInUse) {
-		return rep, fmt.Errorf("%s is %w", path, ErrInUse)
-	}
-	if err != nil {
-		return rep, fmt.Errorf("check %s: %w", path, err)
-	}
-	return rep, nil
 }

@@ -235,14 +235,25 @@ func (r *Report) add(format string, args ...any) bool {
 // held by a running ticketq (ErrInUse, after waiting half a second).
 // progress, if not nil, is told as each stage starts (see Progress).
 func Check(dir string, progress func(Progress)) (Report, error) {
-	path := filepath.Join(dir, FileName)
+	return checkFile(filepath.Join(dir, FileName), dir, progress)
+}
+
+// CheckFile is Check for a data file at any path, such as a backup. The
+// file is opened read-only, so it is neither renamed nor written.
+func CheckFile(path string, progress func(Progress)) (Report, error) {
+	return checkFile(path, path, progress)
+}
+
+// checkFile checks the file at path; errors name it as name (the data
+// directory for Check, the file for CheckFile).
+func checkFile(path, name string, progress func(Progress)) (Report, error) {
 	rep := Report{Path: path, Jobs: -1, Queues: -1}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return rep, fmt.Errorf("check %s: %w", dir, err)
+		return rep, fmt.Errorf("check %s: %w", name, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return rep, fmt.Errorf("check %s: %s is not a regular file", dir, path)
+		return rep, fmt.Errorf("check %s: %s is not a regular file", name, path)
 	}
 	if rep.Size = fi.Size(); rep.Size == 0 {
 		rep.Jobs, rep.Queues = 0, 0 // as Open sees it: a new database
@@ -254,10 +265,10 @@ func Check(dir string, progress func(Progress)) (Report, error) {
 	stage(0)
 	db, err := openReadOnly(path, 500*time.Millisecond, false)
 	if errors.Is(err, berrors.ErrTimeout) {
-		return rep, fmt.Errorf("%s is %w; stop it first or check a backup", dir, ErrInUse)
+		return rep, fmt.Errorf("%s is %w; stop it first or check a backup", name, ErrInUse)
 	}
 	if err != nil && !errors.Is(err, ErrDamaged) {
-		return rep, fmt.Errorf("check %s: %w", dir, err)
+		return rep, fmt.Errorf("check %s: %w", name, err)
 	}
 	if err == nil {
 		err = guardRead(func() error {
@@ -281,7 +292,7 @@ func Check(dir string, progress func(Progress)) (Report, error) {
 		rep.add("freelist: %v", err)
 		bboltCheck = false // it would read the freelist in a goroutine that cannot survive a fault
 		if db, err = openReadOnly(path, 500*time.Millisecond, false); err != nil {
-			return rep, fmt.Errorf("check %s: %w", dir, err)
+			return rep, fmt.Errorf("check %s: %w", name, err)
 		}
 	}
 	defer db.Close()
