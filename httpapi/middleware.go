@@ -99,16 +99,10 @@ func newRequestID() string {
 // only when something is logged: most requests log nothing but the access
 // line.
 func (s *Server) logger(w http.ResponseWriter) zerolog.Logger {
-	for {
-		switch v := w.(type) {
-		case *recorder:
-			return s.log.With().Str("request_id", v.id).Logger()
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = v.Unwrap()
-		default:
-			return s.log
-		}
+	if rec := recorderOf(w); rec != nil {
+		return s.log.With().Str("request_id", rec.id).Logger()
 	}
+	return s.log
 }
 
 // recorder remembers the status and size of an answer, and the request's
