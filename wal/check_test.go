@@ -59,7 +59,13 @@ func healthyDir(t *testing.T) string {
 	}
 	defer l.Close()
 	ctx := context.Background()
-	for q, n := range map[string]int{"emails": 300, "reports": 50} {
+	// A slice, not a map: ticket numbers must not depend on map order
+	// (ticket 1, canceled below, must be an "emails" job).
+	for _, qn := range []struct {
+		q string
+		n int
+	}{{"emails", 300}, {"reports", 50}} {
+		q, n := qn.q, qn.n
 		subs := make([]job.Submission, n)
 		for i := range subs {
 			subs[i] = job.Submission{Payload: []byte(`{"to":"ada@example.com"}`), MaxAttempts: 3}
