@@ -18,6 +18,21 @@ type batchSource struct {
 	sizes   []int
 	holding chan struct{} // closed when the first Finish is held
 	release chan struct{}
+	// idle gets a value for each Claim made after every job was handed
+	// out: with one worker, the feed claims only once the worker is free,
+	// so by then the last run's outcome has been handed to the completer.
+	idle  chan struct{}
+	total int
+}
+
+func (b *batchSource) Claim(ctx context.Context, queue string, max int) ([]*job.Job, time.Time, error) {
+	b.fakeSource.mu.Lock()
+	all := b.fakeSource.claimed == b.total
+	b.fakeSource.mu.Unlock()
+	if all {
+		b.idle <- struct{}{}
+	}
+	return b.fakeSource.Claim(ctx, queue, max)
 }
 
 func (b *batchSource) Finish(ctx context.Context, done []Done) ([]error, error) {
@@ -40,7 +55,8 @@ func TestCompleter_Batches(t *testing.T) {
 	for i := 1; i <= 6; i++ {
 		jobs = append(jobs, newJob(job.Ticket(i)))
 	}
-	src := &batchSource{fakeSource: newFakeSource(jobs[0]), holding: make(chan struct{}), release: make(chan struct{})}
+	src := &batchSource{fakeSource: newFakeSource(jobs[0]), holding: make(chan struct{}), release: make(chan struct{}),
+		idle: make(chan struct{}, 100), total: len(jobs)}
 	ran := make(chan job.Ticket, 10)
 	p := New("q", func(ctx context.Context, j *job.Job) ([]byte, error) { ran <- j.Ticket; return nil, nil }, src, Options{Workers: 1, Poll: time.Hour})
 	start(t, p)
@@ -58,6 +74,13 @@ func TestCompleter_Batches(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("a worker waited for its check-off")
 		}
+	}
+	// The fifth run's handler has returned, but its outcome may not be
+	// handed over yet: wait for the free worker's next claim.
+	select {
+	case <-src.idle:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker did not ask for more work after its last run")
 	}
 	close(src.release)
 	for range 6 {
