@@ -68,7 +68,14 @@ type proc struct {
 // directory and extra flags, and waits until it reports ready (recovery done).
 func startServer(t *testing.T, data string, args ...string) *proc {
 	t.Helper()
-	p := launch(t, data, args...)
+	return startServerEnv(t, data, nil, args...)
+}
+
+// startServerEnv is startServer with env (NAME=value) added to the
+// server's otherwise clean environment.
+func startServerEnv(t *testing.T, data string, env []string, args ...string) *proc {
+	t.Helper()
+	p := launchEnv(t, data, env, args...)
 	select {
 	case <-p.ready:
 		return p
@@ -84,10 +91,16 @@ func startServer(t *testing.T, data string, args ...string) *proc {
 // launch starts the binary without waiting for it to be ready.
 func launch(t *testing.T, data string, args ...string) *proc {
 	t.Helper()
+	return launchEnv(t, data, nil, args...)
+}
+
+// launchEnv is launch with env added to the server's environment.
+func launchEnv(t *testing.T, data string, env []string, args ...string) *proc {
+	t.Helper()
 	full := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--log-format", "json"}, args...)
 	cmd := exec.Command(binary(t), full...)
 	// A clean environment: nothing from the developer's shell leaks in.
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,24 +38,26 @@ func TestChaosPull(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(seed, 7))
 	t.Logf("pull chaos seed %d (replay with -chaos.seed=%d)", seed, seed)
+	plan, err := newKillPlan([]string{"submit", "execute"}, *chaosCycles, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
 	addr := freePort(t)
 	data := t.TempDir()
 	args := []string{"--addr", addr}
 	sk := &sink{deliveries: map[string]int{}}
 	led := &ledger{acked: map[string]bool{}, keys: map[string]string{}, payloads: map[string]string{}}
 
-	var victim atomic.Pointer[proc]
-	var killAt atomic.Int64 // kill when the sink's count reaches this; 0: no trigger
+	var running atomic.Pointer[trigger] // kills the server mid-run
 	c, err := client.New("http://"+addr, client.Options{RetryBase: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	handler := func(ctx context.Context, j *job.Job) ([]byte, error) {
 		n := sk.record(j.Ticket.String())
-		if at := killAt.Load(); at != 0 && n == at {
-			// The job is mid-run: its lease must survive the restart.
-			_ = victim.Load().cmd.Process.Signal(syscall.SIGKILL)
-		}
+		// The job is mid-run when the trigger fires: its lease must
+		// survive the restart.
+		running.Load().reached(n)
 		if n%5 == 0 {
 			time.Sleep(time.Duration(n%4) * time.Millisecond) // some jobs take a moment
 		}
@@ -95,10 +96,12 @@ func TestChaosPull(t *testing.T) {
 			submitLoop(i, rand.New(rand.NewPCG(seed, uint64(100+i))), &current, led, stop, pace)
 		})
 	}
-	modes := map[string]int{}
-	for cycle := 0; cycle < *chaosCycles; cycle++ {
+	for cycle := 0; ; cycle++ {
+		mode, ok := plan.next()
+		if !ok {
+			break
+		}
 		p := startServer(t, data, args...)
-		victim.Store(p)
 		e := &epoch{base: p.base, next: make(chan struct{})}
 		if prev := current.Swap(e); prev != nil {
 			close(prev.next)
@@ -106,40 +109,23 @@ func TestChaosPull(t *testing.T) {
 		if cycle == 0 {
 			close(ready)
 		}
-		mode := []string{"submit", "execute"}[rng.IntN(2)]
-		var once sync.Once
-		fire := func() { once.Do(func() { _ = p.cmd.Process.Signal(syscall.SIGKILL) }) }
+		tr := &trigger{p: p}
 		switch mode {
 		case "submit":
-			goal := led.ackCount.Load() + 30 + rng.Int64N(200)
-			go func() {
-				for led.ackCount.Load() < goal {
-					select {
-					case <-p.exited:
-						return
-					case <-time.After(time.Millisecond):
-					}
-				}
-				fire()
-			}()
+			tr.at = led.ackCount.Load() + 30 + rng.Int64N(200)
+			led.trigger.Store(tr)
 		default:
-			killAt.Store(sk.count.Load() + 20 + rng.Int64N(150))
+			tr.at = sk.count.Load() + 20 + rng.Int64N(150)
+			running.Store(tr)
 		}
-		select {
-		case <-p.exited:
-		case <-time.After(30 * time.Second):
-			mode = "timeout"
-			fire()
-			<-p.exited
-		}
-		killAt.Store(0)
-		modes[mode]++
+		endCycle(t, plan, mode, p, tr)
+		led.trigger.Store(nil)
+		running.Store(nil)
 	}
 	close(stop)
 	submitters.Wait()
 
 	p := startServer(t, data, args...)
-	victim.Store(p)
 	resubmitPending(t, p, led)
 	lost, unexplained := awaitAll(t, p, led, sk, false)
 	stopWorkers()
@@ -157,7 +143,10 @@ func TestChaosPull(t *testing.T) {
 	}
 	sk.mu.Unlock()
 	t.Logf("pull chaos: %d cycles (kills by moment: %v), %d tickets acked, lost %d, %d duplicate runs",
-		*chaosCycles, modes, len(led.acked), len(lost), dups)
+		plan.cycles(), plan, len(led.acked), len(lost), dups)
+	if err := plan.shortfall(); err != nil {
+		t.Error(err)
+	}
 	if len(lost) > 0 {
 		t.Errorf("%d acked tickets lost: %v", len(lost), first(lost, 20))
 	}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,7 +18,7 @@ import (
 )
 
 var (
-	chaosCycles = flag.Int("chaos.cycles", 6, "kill/restart cycles of TestChaos (a long run: -chaos.cycles=100)")
+	chaosCycles = flag.Int("chaos.cycles", 6, "kill/restart cycles of TestChaos and TestChaosPull, dealt round-robin to the kill moments, at least one each (a long run: -chaos.cycles=100)")
 	chaosSeed   = flag.Uint64("chaos.seed", 0, "random seed of TestChaos; 0 picks one (printed, to replay a failure)")
 )
 
@@ -31,12 +30,6 @@ type sink struct {
 	deliveries map[string]int
 	count      atomic.Int64
 	trigger    atomic.Pointer[trigger]
-}
-
-type trigger struct {
-	at    int64
-	after bool // kill after answering instead of before
-	fire  func()
 }
 
 // record counts one delivery of a ticket and returns the running total.
@@ -51,8 +44,9 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tk := r.Header.Get("X-Ticketq-Ticket")
 	n := s.record(tk)
 	tr := s.trigger.Load()
-	if tr != nil && n == tr.at && !tr.after {
-		tr.fire()
+	if tr != nil && !tr.after && tr.reached(n) {
+		// The job is executing: the server dies without an answer.
+		<-tr.p.exited
 		return
 	}
 	// Some jobs take a moment, so that kills find jobs mid-run.
@@ -61,9 +55,9 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	fmt.Fprintf(w, `{"delivered":%q}`, tk)
-	if tr != nil && n == tr.at && tr.after {
+	if tr != nil && tr.after && n >= tr.at {
 		w.(http.Flusher).Flush()
-		tr.fire()
+		tr.reached(n)
 	}
 }
 
@@ -81,7 +75,8 @@ type ledger struct {
 	payloads  map[string]string // idempotency key → payload, for re-submits
 	pending   []string          // keys whose submit had an unknown outcome
 	ackCount  atomic.Int64
-	unkeyed   atomic.Int64 // unkeyed submits with an unknown outcome (may or may not exist)
+	trigger   atomic.Pointer[trigger] // kills the server during submits
+	unkeyed   atomic.Int64            // unkeyed submits with an unknown outcome (may or may not exist)
 	conflicts []string
 }
 
@@ -98,7 +93,7 @@ func (l *ledger) ack(keys []string, tickets []string) {
 		}
 		l.keys[keys[i]] = tk
 	}
-	l.ackCount.Add(int64(len(tickets)))
+	l.trigger.Load().reached(l.ackCount.Add(int64(len(tickets))))
 }
 
 // Ensure that kill -9 at random moments — during submits, during job
@@ -111,6 +106,10 @@ func TestChaos(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(seed, 0))
 	t.Logf("chaos seed %d (replay with -chaos.seed=%d)", seed, seed)
+	plan, err := newKillPlan([]string{"submit", "execute", "checkoff"}, *chaosCycles, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	sk := &sink{deliveries: map[string]int{}}
 	target := httptest.NewServer(sk)
@@ -134,8 +133,11 @@ func TestChaos(t *testing.T) {
 	}
 
 	var recovered []int
-	modes := map[string]int{}
-	for cycle := 0; cycle < *chaosCycles; cycle++ {
+	for cycle := 0; ; cycle++ {
+		mode, ok := plan.next()
+		if !ok {
+			break
+		}
 		p := startServer(t, data, args...)
 		recovered = append(recovered, p.recovered)
 		e := &epoch{base: p.base, next: make(chan struct{})}
@@ -145,33 +147,17 @@ func TestChaos(t *testing.T) {
 		if cycle == 0 {
 			close(ready)
 		}
-		var once sync.Once
-		fire := func() { once.Do(func() { _ = p.cmd.Process.Signal(syscall.SIGKILL) }) }
-		mode := []string{"submit", "execute", "checkoff"}[rng.IntN(3)]
+		tr := &trigger{p: p, after: mode == "checkoff"}
 		switch mode {
 		case "submit":
-			goal := led.ackCount.Load() + 30 + rng.Int64N(300)
-			go func() {
-				for led.ackCount.Load() < goal {
-					select {
-					case <-p.exited:
-						return
-					case <-time.After(time.Millisecond):
-					}
-				}
-				fire()
-			}()
+			tr.at = led.ackCount.Load() + 30 + rng.Int64N(300)
+			led.trigger.Store(tr)
 		default:
-			sk.trigger.Store(&trigger{at: sk.count.Load() + 20 + rng.Int64N(200), after: mode == "checkoff", fire: fire})
+			tr.at = sk.count.Load() + 20 + rng.Int64N(200)
+			sk.trigger.Store(tr)
 		}
-		select {
-		case <-p.exited:
-		case <-time.After(30 * time.Second):
-			mode = "timeout"
-			fire()
-			<-p.exited
-		}
-		modes[mode]++
+		endCycle(t, plan, mode, p, tr)
+		led.trigger.Store(nil)
 		sk.trigger.Store(nil)
 	}
 	close(stop)
@@ -200,7 +186,10 @@ func TestChaos(t *testing.T) {
 	sk.mu.Unlock()
 	t.Logf("chaos: %d cycles (kills by moment: %v), %d tickets acked, lost %d, %d duplicate deliveries, "+
 		"%d delivered tickets never acked (unknown-outcome submits without key: %d), recovered per start %v",
-		*chaosCycles, modes, len(led.acked), len(lost), dups, extra, led.unkeyed.Load(), recovered)
+		plan.cycles(), plan, len(led.acked), len(lost), dups, extra, led.unkeyed.Load(), recovered)
+	if err := plan.shortfall(); err != nil {
+		t.Error(err)
+	}
 	if len(lost) > 0 {
 		t.Errorf("%d acked tickets lost: %v", len(lost), first(lost, 20))
 	}
