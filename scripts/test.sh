@@ -10,6 +10,7 @@
 #   e2fsprogs, mount     the fault tests make their own filesystems: a tmpfs
 #   util-linux           to fill, an ext4 on a loop device to break
 #   /dev/fuse (kernel)   the power-cut test mounts a FUSE filesystem (as root)
+#   versitygw            a real S3 server, built from the Go module proxy
 # Installing needs root (or sudo) and apt-get; without them the script says
 # what is missing and the tests that need it fail naming it.
 set -euo pipefail
@@ -35,6 +36,10 @@ fi
 
 go version
 go mod download
+# The S3 tests run a real S3 server, versitygw, pinned in a module of its
+# own (internal/tools/versitygw). Build it before the tests so that its
+# cold build (minutes of CPU) does not count against a test's timeout.
+go tool -C internal/tools/versitygw -n versitygw >/dev/null
 
 # Static checks first: they are quick and explain failures better than tests.
 unformatted=$(gofmt -l $(git ls-files '*.go'))
