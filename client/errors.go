@@ -91,6 +91,7 @@ var codeSentinels = map[string]error{
 	"disk_full":              job.ErrDiskFull,
 	"body_too_large":         job.ErrInvalid,
 	"unsupported_media_type": job.ErrInvalid,
+	"unsupported_encoding":   job.ErrInvalid,
 	"unauthorized":           ErrUnauthorized,
 	"forbidden":              ErrForbidden,
 }

@@ -19,8 +19,11 @@ import (
 
 // readBody decodes a JSON body into v, strictly: unknown fields, a second
 // value or trailing garbage are refused, so that a typo in a field name is
-// an error instead of a silently ignored option. When required is false an
-// empty body is accepted and leaves v alone. The body was capped by serve.
+// an error instead of a silently ignored option, and so are the faults
+// that encoding/json lets through (strict.go): a key given twice, a field
+// name in the wrong case, a lone surrogate. The body may come gzipped
+// (body.go). When required is false an empty body is accepted and leaves
+// v alone. The body was capped by serve.
 func readBody(r *http.Request, v any, required bool) error {
 	if !required && r.ContentLength == 0 {
 		return nil // no body where none is needed
@@ -28,28 +31,57 @@ func readBody(r *http.Request, v any, required bool) error {
 	if err := checkMediaType(r); err != nil {
 		return err
 	}
+	body, err := bodyReader(r, maxBodyOf(r))
+	if err != nil {
+		return jsonError(err)
+	}
 	// Decode straight from the body: reading it whole first would copy it
 	// twice (once into a slice, once more into the decoder's buffer).
-	dec := json.NewDecoder(&utf8Reader{r: r.Body})
+	dec := json.NewDecoder(newStrictReader(body, v))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooLarge):
-			return tooLarge
-		case errors.Is(err, io.EOF) && !required:
+		if errors.Is(err, io.EOF) && !required {
 			return nil // a body of unknown length that was empty
 		}
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return tooLarge
+		if readFault(err) {
+			return jsonError(err)
 		}
 		return invalidf("invalid_json", "unexpected data after the JSON value at offset %d; send exactly one JSON object", dec.InputOffset())
 	}
 	return nil
+}
+
+// maxBodyOf returns the body cap of the request's server, which serve
+// put around the body.
+func maxBodyOf(r *http.Request) int64 {
+	if c, ok := r.Body.(*bodyCap); ok {
+		return c.limit
+	}
+	return DefaultMaxBodyBytes
+}
+
+// bodyCap is a body behind http.MaxBytesReader that remembers the cap,
+// so that a compressed body can be capped again once decompressed.
+type bodyCap struct {
+	io.ReadCloser
+	limit int64
+}
+
+// readFault reports whether err came from reading the body rather than
+// from the JSON in it.
+func readFault(err error) bool {
+	var tooLarge *http.MaxBytesError
+	var inflated *inflatedTooLarge
+	var strict *strictError
+	var notUTF8 invalidUTF8
+	var truncated *cutShort
+	var encoding *badEncoding
+	var netErr net.Error
+	return errors.As(err, &tooLarge) || errors.As(err, &inflated) || errors.As(err, &strict) ||
+		errors.As(err, &notUTF8) || errors.As(err, &truncated) || errors.As(err, &encoding) || errors.As(err, &netErr)
 }
 
 func checkMediaType(r *http.Request) error {
@@ -69,16 +101,34 @@ func jsonError(err error) error {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	var tooLarge *http.MaxBytesError
+	var inflated *inflatedTooLarge
 	var notUTF8 invalidUTF8
+	var strict *strictError
+	var truncated *cutShort
+	var encoding *badEncoding
 	var netErr net.Error
 	switch {
-	case errors.As(err, &tooLarge):
+	case errors.As(err, &tooLarge), errors.Is(err, errEncoding):
 		return err
+	case errors.As(err, &inflated):
+		return errorf(errInflatedTooLarge, "the body decompresses to more than the limit of %d bytes (--max-body); nothing was stored", inflated.limit)
+	case errors.As(err, &truncated) && truncated.want >= 0:
+		return invalidf("body_truncated", "the body ended after %d of the %d bytes its Content-Length announced; nothing was stored", truncated.read, truncated.want)
+	case errors.As(err, &truncated):
+		return invalidf("body_truncated", "the body ended after %d bytes, before its last chunk; nothing was stored", truncated.read)
+	case errors.As(err, &encoding):
+		return invalidf("invalid_encoding", "%v; nothing was stored", encoding)
 	case errors.As(err, &netErr) && netErr.Timeout():
 		// The http.Server's ReadTimeout passed while the body trickled in.
 		return errorf(errReadTimeout, "the request body did not arrive in time (the server's --read-timeout); nothing was stored")
 	case errors.As(err, &notUTF8):
 		return invalidf("invalid_json", "the body is not valid UTF-8 (at offset %d); JSON must be UTF-8", notUTF8.offset)
+	case errors.As(err, &strict) && strict.kind == duplicateKey:
+		return invalidf("duplicate_key", "key %q is given twice %s; each key may appear once per object", clip(strict.key), strict.where())
+	case errors.As(err, &strict) && strict.kind == caseMismatch:
+		return invalidf("unknown_field", "unknown field %q %s; field names are case-sensitive: %q", clip(strict.key), strict.where(), strict.want)
+	case errors.As(err, &strict):
+		return invalidf("invalid_json", "the body has a lone surrogate escape (\\ud800-\\udfff without its pair) %s; JSON text must be Unicode (RFC 8259, section 8.2)", strict.where())
 	case errors.Is(err, io.EOF):
 		return invalidf("invalid_json", "the body is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):

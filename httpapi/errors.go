@@ -19,6 +19,8 @@ var (
 	errPanic            = errors.New("internal error; the details are in the server log")
 	errTooManyLongPolls = errors.New("too many long-polls")
 	errReadTimeout      = errors.New("request timeout")
+	errEncoding         = errors.New("unsupported content encoding")
+	errInflatedTooLarge = errors.New("decompressed body too large")
 )
 
 // codedError gives an error a more precise API code than its sentinel's
@@ -64,8 +66,14 @@ func classify(err error) apiError {
 	case errors.As(err, &tooLarge):
 		e.status, e.code = http.StatusRequestEntityTooLarge, "body_too_large"
 		e.message = fmt.Sprintf("the request body is larger than the limit of %d bytes", tooLarge.Limit)
+	case errors.Is(err, errInflatedTooLarge):
+		e.status, e.code = http.StatusRequestEntityTooLarge, "body_too_large"
 	case errors.Is(err, errMediaType):
 		e.status, e.code = http.StatusUnsupportedMediaType, "unsupported_media_type"
+	case errors.Is(err, errEncoding):
+		// RFC 7694: a 415 for a content coding lists the ones accepted.
+		e.status, e.code = http.StatusUnsupportedMediaType, "unsupported_encoding"
+		e.header = map[string]string{"Accept-Encoding": "gzip"}
 	case errors.Is(err, errMethodNotAllowed):
 		e.status, e.code = http.StatusMethodNotAllowed, "method_not_allowed"
 	case errors.Is(err, errUnauthorized):

@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -45,6 +47,7 @@ func TestServer_Errors(t *testing.T) {
 	const submit = "/v1/queues/q/jobs"
 	text := map[string]string{"Content-Type": "text/plain"}
 	none := map[string]string{}
+	gzipped := map[string]string{"Content-Type": "application/json", "Content-Encoding": "gzip"}
 	big := `{"payload": "` + strings.Repeat("x", httpapi.DefaultMaxBodyBytes) + `"}`
 	overBatch := `{"jobs": [` + strings.Repeat(`{"payload": 0},`, httpapi.DefaultMaxBatch) + `{"payload": 0}]}`
 	cases := []errorCase{
@@ -84,7 +87,7 @@ func TestServer_Errors(t *testing.T) {
 		{name: "KeyNUL", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": "a\u0000b"}`, status: 400, code: "invalid_request"},
 		{name: "KeyControl", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": "a\nb"}`, status: 400, code: "invalid_request"},
 		{name: "KeyNotUTF8", method: "POST", path: submit, body: "{\"payload\": 1, \"idempotency_key\": \"a\xffb\"}", status: 400, code: "invalid_json"},
-		{name: "KeyLoneSurrogate", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": "a\ud800b"}`, status: 400, code: "invalid_request"},
+		{name: "KeyLoneSurrogate", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": "a\ud800b"}`, status: 400, code: "invalid_json"},
 		{name: "KeyTooLong", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": "` + strings.Repeat("k", 257) + `"}`, status: 400, code: "invalid_request"},
 		{name: "KeyWrongType", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": 7}`, status: 400, code: "invalid_request"},
 		{name: "PayloadNotUTF8", method: "POST", path: submit, body: "{\"payload\": \"\xc0\xaf\"}", status: 400, code: "invalid_json"},
@@ -98,6 +101,27 @@ func TestServer_Errors(t *testing.T) {
 		{name: "MaxAttemptsTooMany", method: "POST", path: submit, body: `{"payload": 1, "max_attempts": 1001}`, status: 400, code: "invalid_request"},
 		{name: "BatchNotAnArray", method: "POST", path: submit, body: `{"jobs": {"payload": 1}}`, status: 400, code: "invalid_request"},
 		{name: "BatchNullJob", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, null]}`, status: 400, code: "invalid_request"},
+		// 400: one rule for every body (strict.go): no key twice, at any
+		// depth; request field names exactly as documented; no lone
+		// surrogate, in any string.
+		{name: "DuplicatePayload", method: "POST", path: submit, body: `{"payload": 1, "payload": 2}`, status: 400, code: "duplicate_key"},
+		{name: "DuplicateKey", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": "a", "idempotency_key": "b"}`, status: 400, code: "duplicate_key"},
+		{name: "DuplicateEscapedKey", method: "POST", path: submit, body: `{"payload": 1, "p\u0061yload": 2}`, status: 400, code: "duplicate_key"},
+		{name: "DuplicateJobs", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}], "jobs": [{"payload": 2}]}`, status: 400, code: "duplicate_key"},
+		{name: "DuplicateInBatchJob", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, {"payload": 2, "priority": 1, "priority": 2}]}`, status: 400, code: "duplicate_key"},
+		{name: "DuplicateInPayload", method: "POST", path: submit, body: `{"payload": {"a": 1, "a": 2}}`, status: 400, code: "duplicate_key"},
+		{name: "DuplicateDeepInBatchPayload", method: "POST", path: submit, body: `{"jobs": [{"payload": [{"x": {"b": 1, "c": 2, "b": 3}}]}]}`, status: 400, code: "duplicate_key"},
+		{name: "FieldNameCase", method: "POST", path: submit, body: `{"Payload": 1}`, status: 400, code: "unknown_field"},
+		{name: "FieldNameCaseTwice", method: "POST", path: submit, body: `{"payload": 1, "PAYLOAD": 2}`, status: 400, code: "unknown_field"},
+		{name: "FieldNameKelvinSign", method: "POST", path: submit, body: `{"payload": 1, "idempotency_\u212aey": "a"}`, status: 400, code: "unknown_field"},
+		{name: "FieldNameCaseInBatch", method: "POST", path: submit, body: `{"jobs": [{"payload": 1, "Priority": 2}]}`, status: 400, code: "unknown_field"},
+		{name: "PayloadLoneSurrogate", method: "POST", path: submit, body: `{"payload": "\ud800"}`, status: 400, code: "invalid_json"},
+		{name: "PayloadLoneLowSurrogate", method: "POST", path: submit, body: `{"payload": "\udc00x"}`, status: 400, code: "invalid_json"},
+		{name: "PayloadSurrogatesReversed", method: "POST", path: submit, body: `{"payload": "\udc00\ud800"}`, status: 400, code: "invalid_json"},
+		{name: "PayloadHighThenEscape", method: "POST", path: submit, body: `{"payload": "\ud800\n"}`, status: 400, code: "invalid_json"},
+		{name: "PayloadKeyLoneSurrogate", method: "POST", path: submit, body: `{"payload": {"\udbff": 1}}`, status: 400, code: "invalid_json"},
+		{name: "BatchPayloadLoneSurrogate", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, {"payload": ["ok", "\ud834"]}]}`, status: 400, code: "invalid_json"},
+		{name: "DuplicateOnPause", method: "POST", path: "/v1/queues/q/pause", body: `{"a": 1, "a": 1}`, status: 400, code: "duplicate_key"},
 		{name: "UnknownQueryParameter", method: "POST", path: submit + "?wait=1s", body: `{"payload": 1}`, status: 400, code: "unknown_field"},
 		{name: "BodyOnPause", method: "POST", path: "/v1/queues/q/pause", body: `{"paused": true}`, status: 400, code: "unknown_field"},
 		// 400: the URL.
@@ -145,6 +169,18 @@ func TestServer_Errors(t *testing.T) {
 		{name: "NoContentType", method: "POST", path: submit, body: `{"payload": 1}`, header: none, status: 415, code: "unsupported_media_type"},
 		{name: "NoContentTypeNoBody", method: "POST", path: submit, header: none, status: 415, code: "unsupported_media_type"},
 		{name: "TextBodyOnPause", method: "POST", path: "/v1/queues/q/pause", body: `{}`, header: text, status: 415, code: "unsupported_media_type"},
+		// Content-Encoding: gzip is read, with --max-body applied to the
+		// decompressed bytes; no other coding is.
+		{name: "GzipNotGzip", method: "POST", path: submit, body: `{"payload": 1}`, header: gzipped, status: 400, code: "invalid_encoding"},
+		{name: "GzipCutShort", method: "POST", path: submit, body: gz(t, `{"payload": 1}`)[:12], header: gzipped, status: 400, code: "invalid_encoding"},
+		{name: "GzipEmpty", method: "POST", path: submit, header: gzipped, status: 400, code: "invalid_encoding"},
+		{name: "GzipTrailingGarbage", method: "POST", path: submit, body: gz(t, `{"payload": 1}`) + "junk", header: gzipped, status: 400, code: "invalid_encoding"},
+		{name: "GzipBadJSON", method: "POST", path: submit, body: gz(t, `{"payload": nope}`), header: gzipped, status: 400, code: "invalid_json"},
+		{name: "GzipDuplicateKey", method: "POST", path: submit, body: gz(t, `{"payload": 1, "payload": 2}`), header: gzipped, status: 400, code: "duplicate_key"},
+		{name: "GzipBomb", method: "POST", path: submit, body: gz(t, `{"payload": "`+strings.Repeat("0", 16*httpapi.DefaultMaxBodyBytes)+`"}`), header: gzipped, status: 413, code: "body_too_large"},
+		{name: "EncodingBrotli", method: "POST", path: submit, body: `{"payload": 1}`, header: map[string]string{"Content-Type": "application/json", "Content-Encoding": "br"}, status: 415, code: "unsupported_encoding"},
+		{name: "EncodingTwice", method: "POST", path: submit, body: gz(t, gz(t, `{"payload": 1}`)), header: map[string]string{"Content-Type": "application/json", "Content-Encoding": "gzip, gzip"}, status: 415, code: "unsupported_encoding"},
+		{name: "EncodingOnPause", method: "POST", path: "/v1/queues/q/pause", body: `{}`, header: map[string]string{"Content-Type": "application/json", "Content-Encoding": "deflate"}, status: 415, code: "unsupported_encoding"},
 		{name: "QueueFull", method: "POST", path: "/v1/queues/small/jobs", body: `{"payload": 4}`, status: 429, code: "queue_full", retryAfter: "1"},
 		{name: "QueueFullBatch", method: "POST", path: "/v1/queues/small/jobs", body: `{"jobs": [{"payload": 4}, {"payload": 5}]}`, status: 429, code: "queue_full", retryAfter: "1"},
 	}
@@ -152,6 +188,17 @@ func TestServer_Errors(t *testing.T) {
 		// Ensure that this request is refused and changes nothing.
 		t.Run(c.name, func(t *testing.T) { tb.expectRefused(t, c) })
 	}
+}
+
+// gz compresses s with gzip.
+func gz(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	_, err := w.Write([]byte(s))
+	must(t, err)
+	must(t, w.Close())
+	return b.String()
 }
 
 // expectRefused sends c and checks the answer and the unchanged state.
@@ -170,8 +217,11 @@ func (tb *testBundle) expectRefused(t *testing.T, c errorCase) {
 	if got := r.header.Get("Retry-After"); got != c.retryAfter {
 		t.Errorf("Retry-After = %q, want %q", got, c.retryAfter)
 	}
-	if c.status == http.StatusUnsupportedMediaType && !strings.Contains(msg, "Content-Type: application/json") {
+	if c.code == "unsupported_media_type" && !strings.Contains(msg, "Content-Type: application/json") {
 		t.Errorf("415 message %q does not tell how to fix it", msg)
+	}
+	if c.code == "unsupported_encoding" && (!strings.Contains(msg, "Content-Encoding: gzip") || r.header.Get("Accept-Encoding") != "gzip") {
+		t.Errorf("415 %q with Accept-Encoding %q does not tell how to fix it", msg, r.header.Get("Accept-Encoding"))
 	}
 	if after := tb.snapshot(t); after != before {
 		t.Fatalf("the refused request changed the state:\nbefore %s\nafter  %s", before, after)

@@ -24,9 +24,9 @@ import (
 
 // fuzzErrorCodes are the codes a decoding error may carry, by status.
 var fuzzErrorCodes = map[int][]string{
-	http.StatusBadRequest:            {"invalid_request", "invalid_json", "unknown_field"},
+	http.StatusBadRequest:            {"invalid_request", "invalid_json", "unknown_field", "duplicate_key", "body_truncated", "invalid_encoding"},
 	http.StatusRequestEntityTooLarge: {"body_too_large"},
-	http.StatusUnsupportedMediaType:  {"unsupported_media_type"},
+	http.StatusUnsupportedMediaType:  {"unsupported_media_type", "unsupported_encoding"},
 }
 
 // expectClientError fails unless err is answered as a client error of the

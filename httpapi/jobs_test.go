@@ -43,6 +43,26 @@ func TestServer_Submit(t *testing.T) {
 		}
 	})
 
+	// Ensure that JSON the strict rules allow is stored as sent: keys that
+	// differ only in case inside a payload, the same key in two objects, a
+	// surrogate pair; and that the job view reads back with a strict parser.
+	t.Run("StrictButValid", func(t *testing.T) {
+		tb := setup(t, nil)
+		payload := `{"a":1,"A":2,"x":{"a":3},"y":{"a":4},"s":"\ud83d\ude00"}`
+		tk := tb.submit(t, "q", `{"payload": `+payload+`}`)
+		r := tb.do(t, http.MethodGet, "/v1/jobs/"+tk, "")
+		var view struct{ Payload json.RawMessage }
+		must(t, json.Unmarshal(r.body, &view))
+		if string(view.Payload) != payload {
+			t.Fatalf("payload = %s, want %s", view.Payload, payload)
+		}
+		var decoded map[string]any
+		must(t, json.Unmarshal(view.Payload, &decoded))
+		if decoded["s"] != "😀" || decoded["a"] != 1.0 || decoded["A"] != 2.0 {
+			t.Fatalf("payload decodes to %v", decoded)
+		}
+	})
+
 	// Ensure that a repeated idempotency key answers 200 with the original
 	// ticket and changes nothing.
 	t.Run("Idempotent", func(t *testing.T) {

@@ -69,7 +69,7 @@ func (s *Server) serve(h func(r *http.Request) (reply, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Every route gets the cap, so that no handler can read an
 		// unbounded body by mistake.
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		r.Body = &bodyCap{ReadCloser: http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes), limit: s.opts.MaxBodyBytes}
 		rep, err := h(r)
 		if err != nil {
 			s.writeError(w, r, err)

@@ -278,9 +278,11 @@ func (t timestamp) MarshalJSON() ([]byte, error) {
 	return json.Marshal(tt.UTC().Format(time.RFC3339Nano))
 }
 
-// rawJSON encodes stored bytes: as they are when they are JSON (the HTTP
-// API stores payloads as JSON), as a JSON string otherwise (a library
-// handler's result may be any bytes), and as null when empty.
+// rawJSON encodes stored bytes: as they are when they are JSON that any
+// tool can read back (the HTTP API stores only such payloads and results),
+// as a JSON string otherwise (a library handler's or an executor's result
+// may be any bytes, or JSON with a key twice or a lone surrogate), and as
+// null when empty.
 type rawJSON []byte
 
 // MarshalJSON implements json.Marshaler.
@@ -288,7 +290,7 @@ func (b rawJSON) MarshalJSON() ([]byte, error) {
 	switch {
 	case len(b) == 0:
 		return []byte("null"), nil
-	case json.Valid(b):
+	case json.Valid(b) && strictJSON(b):
 		return b, nil
 	}
 	return json.Marshal(string(b))
