@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"mime"
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -153,12 +156,77 @@ func jsonType(goType string) string {
 	switch strings.TrimPrefix(goType, "*") {
 	case "int":
 		return "an integer"
+	case "int64":
+		// The type decodeNumber names for a whole number too large to be
+		// exact in JSON.
+		return "an integer from -2^53 to 2^53"
+	case "float64":
+		return "a finite number"
 	case "string":
 		return "a string"
 	case "[]httpapi.jobFields":
 		return "an array of jobs"
 	}
 	return goType
+}
+
+// wholeNumber is an integer field of a request body. JSON has numbers, not
+// integers: 1e3 and 1000.0 are the integer 1000, as JSON Schema (and so
+// the API's description) counts them, so every spelling of a whole number
+// is taken and then held to the field's range like any other, with the
+// same message.
+type wholeNumber int
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (n *wholeNumber) UnmarshalJSON(b []byte) error {
+	v, err := decodeNumber[int](b)
+	if err == nil {
+		*n = wholeNumber(v)
+	}
+	return err
+}
+
+// maxExactInt is the largest integer that every JSON parser reads exactly
+// (RFC 8259, section 6).
+const maxExactInt = 1 << 53
+
+// decodeNumber reads a JSON number into an int (it must be whole, and
+// within ±2^53) or a float64 (it must be finite). It returns
+// *json.UnmarshalTypeError, which encoding/json completes with the field's
+// name, so that jsonError names the field.
+func decodeNumber[T int | float64](b []byte) (T, error) {
+	want := reflect.TypeFor[T]()
+	switch {
+	case len(b) == 0:
+		return 0, &json.UnmarshalTypeError{Value: "nothing", Type: want}
+	case string(b) == "null":
+		return 0, nil // by convention, null leaves the value alone
+	case b[0] == '"':
+		return 0, &json.UnmarshalTypeError{Value: "string", Type: want}
+	case b[0] == 't' || b[0] == 'f':
+		return 0, &json.UnmarshalTypeError{Value: "bool", Type: want}
+	case b[0] == '{':
+		return 0, &json.UnmarshalTypeError{Value: "object", Type: want}
+	case b[0] == '[':
+		return 0, &json.UnmarshalTypeError{Value: "array", Type: want}
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	literal := "number " + clip(string(b))
+	if math.IsInf(f, 0) || err != nil && !errors.Is(err, strconv.ErrRange) {
+		// Past ±1.8e308: no number a limit could take.
+		return 0, &json.UnmarshalTypeError{Value: literal, Type: reflect.TypeFor[float64]()}
+	}
+	var v T
+	switch any(v).(type) {
+	case int:
+		if f != math.Trunc(f) {
+			return 0, &json.UnmarshalTypeError{Value: literal, Type: want}
+		}
+		if math.Abs(f) > maxExactInt {
+			return 0, &json.UnmarshalTypeError{Value: literal, Type: reflect.TypeFor[int64]()}
+		}
+	}
+	return T(f), nil
 }
 
 // ticketParam parses the {ticket} of the path.

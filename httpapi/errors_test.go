@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -98,6 +99,9 @@ func TestServer_Errors(t *testing.T) {
 		{name: "TimeoutAbsurd", method: "POST", path: submit, body: `{"payload": 1, "timeout": "100000h"}`, status: 400, code: "invalid_request"},
 		{name: "PriorityHuge", method: "POST", path: submit, body: `{"payload": 1, "priority": 1e30}`, status: 400, code: "invalid_request"},
 		{name: "PriorityFraction", method: "POST", path: submit, body: `{"payload": 1, "priority": 1.5}`, status: 400, code: "invalid_request"},
+		{name: "PriorityExponent", method: "POST", path: submit, body: `{"payload": 1, "priority": 1e3}`, status: 400, code: "invalid_request"},
+		{name: "MaxAttemptsExponent", method: "POST", path: submit, body: `{"payload": 1, "max_attempts": 2E3}`, status: 400, code: "invalid_request"},
+		{name: "MaxAttemptsObject", method: "POST", path: submit, body: `{"payload": 1, "max_attempts": {}}`, status: 400, code: "invalid_request"},
 		{name: "MaxAttemptsTooMany", method: "POST", path: submit, body: `{"payload": 1, "max_attempts": 1001}`, status: 400, code: "invalid_request"},
 		{name: "BatchNotAnArray", method: "POST", path: submit, body: `{"jobs": {"payload": 1}}`, status: 400, code: "invalid_request"},
 		{name: "BatchNullJob", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, null]}`, status: 400, code: "invalid_request"},
@@ -190,6 +194,9 @@ func TestServer_Errors(t *testing.T) {
 	}
 }
 
+// goType matches the Go type names that once leaked into messages.
+var goType = regexp.MustCompile(`\b(u?int(8|16|32|64)?|float(32|64)|httpapi\.\w+|jobFields|json\.\w+)\b`)
+
 // gz compresses s with gzip.
 func gz(t *testing.T, s string) string {
 	t.Helper()
@@ -216,6 +223,9 @@ func (tb *testBundle) expectRefused(t *testing.T, c errorCase) {
 	}
 	if got := r.header.Get("Retry-After"); got != c.retryAfter {
 		t.Errorf("Retry-After = %q, want %q", got, c.retryAfter)
+	}
+	if goType.MatchString(msg) {
+		t.Errorf("message %q names a Go type; the API speaks JSON", msg)
 	}
 	if c.code == "unsupported_media_type" && !strings.Contains(msg, "Content-Type: application/json") {
 		t.Errorf("415 message %q does not tell how to fix it", msg)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -326,4 +327,41 @@ func parseTime(t *testing.T, v any) time.Time {
 		t.Fatalf("timestamp %q: %v (location %v)", s, err, at.Location())
 	}
 	return at
+}
+
+// Ensure that a number is judged by its value, not its spelling: 1e2 is the
+// integer 100, 1e9 is refused with the same message as 1000000000, and no
+// message names a Go type.
+func TestServer_NumberSpellings(t *testing.T) {
+	tb := setup(t, nil)
+	tk := tb.submit(t, "q", `{"payload": 1, "priority": 1e2, "max_attempts": 3.0}`)
+	j := tb.do(t, http.MethodGet, "/v1/jobs/"+tk, "").expect(t, http.StatusOK)
+	if j["priority"] != json.Number("100") || j["max_attempts"] != json.Number("3") {
+		t.Fatalf("priority %v, max_attempts %v; want 100 and 3", j["priority"], j["max_attempts"])
+	}
+	same := [][]string{
+		{`{"workers": 1e9}`, `{"workers": 1000000000}`, `{"workers": 1000000000.0}`},
+		{`{"burst": 2e6}`, `{"burst": 2000000}`},
+		{`{"rate": 1e7}`, `{"rate": 10000000}`},
+	}
+	for _, bodies := range same {
+		var first string
+		for _, body := range bodies {
+			msg := tb.do(t, http.MethodPatch, "/v1/queues/q", body).expectError(t, http.StatusBadRequest, "invalid_request")
+			if first == "" {
+				first = msg
+			} else if msg != first {
+				t.Errorf("%s answers %q, but %s answers %q", body, msg, bodies[0], first)
+			}
+		}
+	}
+	for body, want := range map[string]string{
+		`{"rate": 1e309}`:   `field "rate" must be a finite number, not number 1e309`,
+		`{"workers": 1.5}`:  `field "workers" must be an integer, not number 1.5`,
+		`{"workers": 1e30}`: `field "workers" must be an integer from -2^53 to 2^53, not number 1e30`,
+	} {
+		if msg := tb.do(t, http.MethodPatch, "/v1/queues/q", body).expectError(t, http.StatusBadRequest, "invalid_request"); !strings.Contains(msg, want) {
+			t.Errorf("%s answers %q, want it to say %q", body, msg, want)
+		}
+	}
 }

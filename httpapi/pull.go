@@ -16,9 +16,9 @@ const (
 )
 
 type leaseBody struct {
-	Max        *int    `json:"max"`
-	Visibility *string `json:"visibility"`
-	Wait       *string `json:"wait"`
+	Max        *wholeNumber `json:"max"`
+	Visibility *string      `json:"visibility"`
+	Wait       *string      `json:"wait"`
 }
 
 // lease hands out up to max due jobs of a pull queue, waiting up to wait
@@ -37,7 +37,7 @@ func (s *Server) lease(q Queue, r *http.Request) (reply, error) {
 	}
 	n := defaultLeaseMax
 	if body.Max != nil {
-		n = *body.Max
+		n = int(*body.Max)
 	}
 	vis, err := optDuration("visibility", body.Visibility, defaultVisibility)
 	if err != nil {
@@ -154,9 +154,9 @@ func (s *Server) release(q Queue, r *http.Request) (reply, error) {
 }
 
 type progressBody struct {
-	Lease    string `json:"lease"`
-	Progress *int   `json:"progress"`
-	Message  string `json:"message"`
+	Lease    string       `json:"lease"`
+	Progress *wholeNumber `json:"progress"`
+	Message  string       `json:"message"`
 }
 
 type progressView struct {
@@ -175,10 +175,11 @@ func (s *Server) progress(q Queue, r *http.Request) (reply, error) {
 	if body.Progress == nil {
 		return reply{}, invalidf("invalid_request", "progress is required: a whole number from 0 to 100")
 	}
-	if err := q.Progress(r.Context(), t, body.Lease, *body.Progress, body.Message); err != nil {
+	p := int(*body.Progress)
+	if err := q.Progress(r.Context(), t, body.Lease, p, body.Message); err != nil {
 		return reply{}, err
 	}
-	return ok(progressView{Ticket: t.String(), Progress: *body.Progress, Message: body.Message})
+	return ok(progressView{Ticket: t.String(), Progress: p, Message: body.Message})
 }
 
 // settleRequest reads the ticket and a body that must name a lease.

@@ -197,6 +197,16 @@ func TestServer_PullErrors(t *testing.T) {
 		{name: "PatchUnknownField", method: "PATCH", path: "/v1/queues/pull", body: `{"max_workers": 8}`, status: 400, code: "unknown_field"},
 		{name: "PatchDuplicateWorkers", method: "PATCH", path: "/v1/queues/pull", body: `{"workers": 1, "workers": 2}`, status: 400, code: "duplicate_key"},
 		{name: "PatchFieldNameCase", method: "PATCH", path: "/v1/queues/pull", body: `{"Workers": 2}`, status: 400, code: "unknown_field"},
+		// A number is judged by its value, however it is spelt, and
+		// messages name JSON types, not Go ones.
+		{name: "PatchWorkersExponent", method: "PATCH", path: "/v1/queues/pull", body: `{"workers": 1e9}`, status: 400, code: "invalid_request"},
+		{name: "PatchWorkersFraction", method: "PATCH", path: "/v1/queues/pull", body: `{"workers": 1.5}`, status: 400, code: "invalid_request"},
+		{name: "PatchBurstHuge", method: "PATCH", path: "/v1/queues/pull", body: `{"burst": 1e30}`, status: 400, code: "invalid_request"},
+		{name: "PatchRateOverflow", method: "PATCH", path: "/v1/queues/pull", body: `{"rate": 1e309}`, status: 400, code: "invalid_request"},
+		{name: "PatchRateString", method: "PATCH", path: "/v1/queues/pull", body: `{"rate": "1"}`, status: 400, code: "invalid_request"},
+		{name: "PatchMaxLeasesBool", method: "PATCH", path: "/v1/queues/pull", body: `{"max_leases": true}`, status: 400, code: "invalid_request"},
+		{name: "LeaseMaxExponent", method: "POST", path: "/v1/queues/pull/leases", body: `{"max": 1e3}`, status: 400, code: "invalid_request"},
+		{name: "ProgressFraction", method: "POST", path: "/v1/jobs/" + held + "/progress", body: withLease(lease, `, "progress": 50.5`), status: 400, code: "invalid_request"},
 		{name: "PatchTextBody", method: "PATCH", path: "/v1/queues/pull", body: `{"workers": 2}`, header: text, status: 415, code: "unsupported_media_type"},
 	}
 	for _, c := range cases {

@@ -17,8 +17,8 @@ type jobFields struct {
 	IdempotencyKey *string         `json:"idempotency_key"`
 	Delay          *string         `json:"delay"`
 	RunAt          *string         `json:"run_at"`
-	Priority       *int            `json:"priority"`
-	MaxAttempts    *int            `json:"max_attempts"`
+	Priority       *wholeNumber    `json:"priority"`
+	MaxAttempts    *wholeNumber    `json:"max_attempts"`
 	Timeout        *string         `json:"timeout"`
 }
 
@@ -93,10 +93,10 @@ func (f *jobFields) submission(now time.Time) (job.Submission, error) {
 		s.RunAt = t
 	}
 	if f.Priority != nil {
-		s.Priority = *f.Priority
+		s.Priority = int(*f.Priority)
 	}
 	if f.MaxAttempts != nil {
-		s.MaxAttempts = *f.MaxAttempts
+		s.MaxAttempts = int(*f.MaxAttempts)
 	}
 	if f.Timeout != nil {
 		d, err := parseDuration("timeout", *f.Timeout)
