@@ -103,6 +103,16 @@ func TestServer_Errors(t *testing.T) {
 		{name: "MaxAttemptsExponent", method: "POST", path: submit, body: `{"payload": 1, "max_attempts": 2E3}`, status: 400, code: "invalid_request"},
 		{name: "MaxAttemptsObject", method: "POST", path: submit, body: `{"payload": 1, "max_attempts": {}}`, status: 400, code: "invalid_request"},
 		{name: "MaxAttemptsTooMany", method: "POST", path: submit, body: `{"payload": 1, "max_attempts": 1001}`, status: 400, code: "invalid_request"},
+		// A field that is given is held to its rule: an explicit zero value
+		// never silently means the queue's default.
+		{name: "RunAtZeroTime", method: "POST", path: submit, body: `{"payload": 1, "run_at": "0001-01-01T00:00:00Z"}`, status: 400, code: "invalid_request"},
+		{name: "MaxAttemptsZero", method: "POST", path: submit, body: `{"payload": 1, "max_attempts": 0}`, status: 400, code: "invalid_request"},
+		{name: "TimeoutZero", method: "POST", path: submit, body: `{"payload": 1, "timeout": "0s"}`, status: 400, code: "invalid_request"},
+		{name: "TimeoutOneNanosecond", method: "POST", path: submit, body: `{"payload": 1, "timeout": "1ns"}`, status: 400, code: "invalid_request"},
+		{name: "TimeoutUnderASecond", method: "POST", path: submit, body: `{"payload": 1, "timeout": "999ms"}`, status: 400, code: "invalid_request"},
+		{name: "KeyEmpty", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": ""}`, status: 400, code: "invalid_request"},
+		{name: "BatchKeyEmpty", method: "POST", path: submit, body: `{"jobs": [{"payload": 1, "idempotency_key": "a"}, {"payload": 2, "idempotency_key": ""}]}`, status: 400, code: "invalid_request"},
+		{name: "BatchMaxAttemptsZero", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, {"payload": 2, "max_attempts": 0}]}`, status: 400, code: "invalid_request"},
 		{name: "BatchNotAnArray", method: "POST", path: submit, body: `{"jobs": {"payload": 1}}`, status: 400, code: "invalid_request"},
 		{name: "BatchNullJob", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, null]}`, status: 400, code: "invalid_request"},
 		// 400: one rule for every body (strict.go): no key twice, at any

@@ -216,7 +216,7 @@ func expectKeys(t *testing.T, m map[string]any, keys ...string) {
 
 // Field lists of the views, as the API documents them.
 var (
-	summaryKeys = []string{"ticket", "queue", "state", "attempts", "max_attempts", "interrupted", "priority",
+	summaryKeys = []string{"ticket", "queue", "state", "attempts", "max_attempts", "timeout", "interrupted", "priority",
 		"created_at", "updated_at", "run_at", "started_at", "finished_at"}
 	jobKeys   = append(slices.Clone(summaryKeys), "result", "payload", "errors")
 	statsKeys = []string{"queue", "paused", "counts", "in_flight", "oldest_queued_age_seconds", "limits", "overrides"}

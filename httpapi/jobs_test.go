@@ -117,12 +117,24 @@ func TestServer_Submit(t *testing.T) {
 		tk := tb.submit(t, "q", `{"payload": "x", "priority": 7, "max_attempts": 3, "timeout": "30s", "delay": "1h"}`)
 		after := time.Now()
 		j := tb.do(t, http.MethodGet, "/v1/jobs/"+tk, "").expect(t, http.StatusOK)
-		if j["priority"] != json.Number("7") || j["max_attempts"] != json.Number("3") {
+		if j["priority"] != json.Number("7") || j["max_attempts"] != json.Number("3") || j["timeout"] != "30s" {
 			t.Fatalf("job = %v", j)
 		}
 		runAt := parseTime(t, j["run_at"])
 		if runAt.Before(before.Add(time.Hour)) || runAt.After(after.Add(time.Hour)) {
 			t.Fatalf("run_at %s is not an hour after the submit (%s..%s)", runAt, before, after)
+		}
+	})
+
+	// Ensure that the job view shows the timeout in force: the queue's when
+	// the job gives none, and the shortest a job may ask for as it was.
+	t.Run("Timeout", func(t *testing.T) {
+		tb := setup(t, nil)
+		for body, want := range map[string]string{`{"payload": 1}`: "10m0s", `{"payload": 1, "timeout": "1s"}`: "1s", `{"payload": 1, "timeout": "168h"}`: "168h0m0s"} {
+			tk := tb.submit(t, "q", body)
+			if j := tb.do(t, http.MethodGet, "/v1/jobs/"+tk, "").expect(t, http.StatusOK); j["timeout"] != want {
+				t.Errorf("%s: timeout %v, want %s", body, j["timeout"], want)
+			}
 		}
 	})
 

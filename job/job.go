@@ -122,9 +122,11 @@ type Submission struct {
 	// Priority orders ready jobs of one queue: higher runs first. Range
 	// MinPriority..MaxPriority, default 0.
 	Priority int
-	// MaxAttempts overrides the queue's setting when > 0.
+	// MaxAttempts overrides the queue's setting: 1..MaxAttemptsLimit, or
+	// zero for the queue's.
 	MaxAttempts int
-	// Timeout overrides the queue's per-run timeout when > 0.
+	// Timeout overrides the queue's per-run timeout: MinTimeout..MaxTimeout,
+	// or zero for the queue's.
 	Timeout time.Duration
 	// Submitter is the name of the token that submitted the job over HTTP;
 	// empty for a job submitted without auth or by an embedding Go program.

@@ -105,6 +105,8 @@ func TestParseServeConfig_Errors(t *testing.T) {
 		{"stray argument", []string{"extra"}, nil, `unexpected argument "extra"`},
 		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined"},
 		{"attempts out of range", []string{"--max-attempts", "5000"}, nil, "max attempts 5000"},
+		{"timeout under a second", []string{"--timeout", "500ms"}, nil, "timeout 500ms is outside 1s..168h0m0s"},
+		{"queue timeout under a second", []string{"--queue", "fast:timeout=1ns"}, nil, "timeout 1ns is outside 1s"},
 		{"zero retention", []string{"--retain-dead", "0s"}, nil, "negative to keep jobs forever"},
 		{"no long-polls", []string{"--max-long-polls", "0"}, nil, "--max-long-polls 0: at least 1"},
 		{"batch over the library's", nil, map[string]string{"TICKETQ_MAX_BATCH": "10001"}, "--max-batch 10001: want 1..10000"},
