@@ -29,6 +29,9 @@ type (
 	PermanentError = job.PermanentError
 	// RetryAfterError sets the delay before the next attempt.
 	RetryAfterError = job.RetryAfterError
+	// Digest identifies a submission for its idempotency key; see
+	// job.Digest.
+	Digest = job.Digest
 )
 
 // The job states.
@@ -42,23 +45,26 @@ const (
 
 // Errors; see package job for each one's meaning.
 var (
-	ErrInvalid        = job.ErrInvalid
-	ErrNotFound       = job.ErrNotFound
-	ErrConflict       = job.ErrConflict
-	ErrAlreadyFinal   = job.ErrAlreadyFinal
-	ErrNotRetryable   = job.ErrNotRetryable
-	ErrLeaseMismatch  = job.ErrLeaseMismatch
-	ErrLeaseCanceled  = job.ErrLeaseCanceled
-	ErrHasExecutor    = job.ErrHasExecutor
-	ErrQueueFull      = job.ErrQueueFull
-	ErrTooManyQueues  = job.ErrTooManyQueues
-	ErrClosed         = job.ErrClosed
-	ErrUnknownOutcome = job.ErrUnknownOutcome
-	ErrStoreFailed    = job.ErrStoreFailed
-	ErrDiskFull       = job.ErrDiskFull
-	ErrJobCanceled    = job.ErrJobCanceled
-	ErrTimeout        = job.ErrTimeout
-	ErrShutdown       = job.ErrShutdown
+	ErrInvalid      = job.ErrInvalid
+	ErrNotFound     = job.ErrNotFound
+	ErrConflict     = job.ErrConflict
+	ErrAlreadyFinal = job.ErrAlreadyFinal
+	ErrNotRetryable = job.ErrNotRetryable
+	// ErrIdempotencyKeyReused: the key names a job submitted with
+	// another request.
+	ErrIdempotencyKeyReused = job.ErrIdempotencyKeyReused
+	ErrLeaseMismatch        = job.ErrLeaseMismatch
+	ErrLeaseCanceled        = job.ErrLeaseCanceled
+	ErrHasExecutor          = job.ErrHasExecutor
+	ErrQueueFull            = job.ErrQueueFull
+	ErrTooManyQueues        = job.ErrTooManyQueues
+	ErrClosed               = job.ErrClosed
+	ErrUnknownOutcome       = job.ErrUnknownOutcome
+	ErrStoreFailed          = job.ErrStoreFailed
+	ErrDiskFull             = job.ErrDiskFull
+	ErrJobCanceled          = job.ErrJobCanceled
+	ErrTimeout              = job.ErrTimeout
+	ErrShutdown             = job.ErrShutdown
 )
 
 // Permanent wraps a handler error so that the job is not retried.

@@ -90,6 +90,8 @@ func classify(err error) apiError {
 		e.status, e.code = http.StatusNotFound, "not_found"
 	case errors.Is(err, job.ErrAlreadyFinal):
 		e.status, e.code = http.StatusConflict, "already_final"
+	case errors.Is(err, job.ErrIdempotencyKeyReused):
+		e.status, e.code = http.StatusConflict, "idempotency_key_reused"
 	case errors.Is(err, job.ErrNotRetryable):
 		e.status, e.code = http.StatusConflict, "not_retryable"
 	case errors.Is(err, job.ErrLeaseCanceled):

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -44,6 +45,7 @@ func TestServer_Errors(t *testing.T) {
 	leased := tb.do(t, http.MethodPost, "/v1/queues/done/leases", `{}`).expect(t, http.StatusOK)
 	lease := leased["jobs"].([]any)[0].(map[string]any)["lease"].(string)
 	tb.do(t, http.MethodPost, "/v1/jobs/"+succeeded+"/ack", fmt.Sprintf(`{"lease": %q}`, lease)).expect(t, http.StatusOK)
+	tb.submit(t, "q", `{"payload": {"a":1}, "idempotency_key": "used", "priority": 3, "delay": "1h"}`)
 
 	const submit = "/v1/queues/q/jobs"
 	text := map[string]string{"Content-Type": "text/plain"}
@@ -177,6 +179,16 @@ func TestServer_Errors(t *testing.T) {
 		{name: "RetryQueued", method: "POST", path: "/v1/jobs/" + queued + "/retry", status: 409, code: "not_retryable"},
 		{name: "RetrySucceeded", method: "POST", path: "/v1/jobs/" + succeeded + "/retry", status: 409, code: "not_retryable"},
 		{name: "CancelSucceeded", method: "DELETE", path: "/v1/jobs/" + succeeded, status: 409, code: "already_final"},
+		// 409: a key names one request; a retry repeats it exactly.
+		{name: "KeyReusedPayload", method: "POST", path: submit, body: `{"payload": {"a":2}, "idempotency_key": "used", "priority": 3, "delay": "1h"}`, status: 409, code: "idempotency_key_reused"},
+		{name: "KeyReusedPayloadSpacing", method: "POST", path: submit, body: `{"payload": {"a": 1}, "idempotency_key": "used", "priority": 3, "delay": "1h"}`, status: 409, code: "idempotency_key_reused"},
+		{name: "KeyReusedPriority", method: "POST", path: submit, body: `{"payload": {"a":1}, "idempotency_key": "used", "priority": 4, "delay": "1h"}`, status: 409, code: "idempotency_key_reused"},
+		{name: "KeyReusedDelay", method: "POST", path: submit, body: `{"payload": {"a":1}, "idempotency_key": "used", "priority": 3, "delay": "2h"}`, status: 409, code: "idempotency_key_reused"},
+		{name: "KeyReusedRunAtForDelay", method: "POST", path: submit, body: `{"payload": {"a":1}, "idempotency_key": "used", "priority": 3, "run_at": "` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`, status: 409, code: "idempotency_key_reused"},
+		{name: "KeyReusedOptionAdded", method: "POST", path: submit, body: `{"payload": {"a":1}, "idempotency_key": "used", "priority": 3, "delay": "1h", "max_attempts": 10}`, status: 409, code: "idempotency_key_reused"},
+		{name: "KeyReusedTimeout", method: "POST", path: submit, body: `{"payload": {"a":1}, "idempotency_key": "used", "priority": 3, "delay": "1h", "timeout": "10m"}`, status: 409, code: "idempotency_key_reused"},
+		{name: "BatchKeyReused", method: "POST", path: submit, body: `{"jobs": [{"payload": 7}, {"payload": 8, "idempotency_key": "used"}]}`, status: 409, code: "idempotency_key_reused"},
+		{name: "BatchKeyTwiceDiffering", method: "POST", path: submit, body: `{"jobs": [{"payload": 1, "idempotency_key": "twin"}, {"payload": 2, "idempotency_key": "twin"}]}`, status: 409, code: "idempotency_key_reused"},
 		// 413, 415, 429.
 		{name: "BodyTooLarge", method: "POST", path: submit, body: big, status: 413, code: "body_too_large"},
 		{name: "TextBody", method: "POST", path: submit, body: `{"payload": 1}`, header: text, status: 415, code: "unsupported_media_type"},

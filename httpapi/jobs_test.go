@@ -65,11 +65,13 @@ func TestServer_Submit(t *testing.T) {
 	})
 
 	// Ensure that a repeated idempotency key answers 200 with the original
-	// ticket and changes nothing.
+	// ticket when the request is the same, 409 idempotency_key_reused when
+	// it is not, and changes nothing either way.
 	t.Run("Idempotent", func(t *testing.T) {
 		tb := setup(t, nil)
-		first := tb.submit(t, "q", `{"payload": 1, "idempotency_key": "k"}`)
-		r := tb.do(t, http.MethodPost, "/v1/queues/q/jobs", `{"payload": 2, "idempotency_key": "k"}`)
+		first := tb.submit(t, "q", `{"payload": 1, "idempotency_key": "k", "delay": "1h"}`)
+		before := tb.snapshot(t)
+		r := tb.do(t, http.MethodPost, "/v1/queues/q/jobs", `{"idempotency_key": "k", "delay": "1h", "payload": 1}`)
 		m := r.expect(t, http.StatusOK)
 		want := map[string]any{"ticket": first, "queue": "q", "state": "queued", "duplicate": true}
 		if !reflect.DeepEqual(m, want) {
@@ -77,6 +79,13 @@ func TestServer_Submit(t *testing.T) {
 		}
 		if loc := r.header.Get("Location"); loc != "/v1/jobs/"+first {
 			t.Fatalf("Location = %q", loc)
+		}
+		r = tb.do(t, http.MethodPost, "/v1/queues/q/jobs", `{"payload": 2, "idempotency_key": "k", "delay": "1h"}`)
+		if msg := r.expectError(t, http.StatusConflict, "idempotency_key_reused"); !strings.Contains(msg, "ticket "+first) {
+			t.Fatalf("message %q does not name the ticket the key holds", msg)
+		}
+		if after := tb.snapshot(t); after != before {
+			t.Fatalf("the repeats changed the state:\nbefore %s\nafter  %s", before, after)
 		}
 		j := tb.do(t, http.MethodGet, "/v1/jobs/"+first, "").expect(t, http.StatusOK)
 		if j["payload"] != json.Number("1") || j["idempotency_key"] != "k" {
@@ -100,13 +109,36 @@ func TestServer_Submit(t *testing.T) {
 		if !reflect.DeepEqual(m, want) {
 			t.Fatalf("body = %v, want %v", m, want)
 		}
-		m = tb.do(t, http.MethodPost, "/v1/queues/q/jobs", `{"jobs": [{"payload": 3, "idempotency_key": "b"}]}`).expect(t, http.StatusOK)
+		m = tb.do(t, http.MethodPost, "/v1/queues/q/jobs", `{"jobs": [{"payload": 2, "idempotency_key": "b"}]}`).expect(t, http.StatusOK)
 		want = map[string]any{
 			"tickets": []any{"2"},
 			"jobs":    []any{map[string]any{"ticket": "2", "state": "queued", "duplicate": true}},
 		}
 		if !reflect.DeepEqual(m, want) {
 			t.Fatalf("all-duplicate body = %v, want %v", m, want)
+		}
+	})
+
+	// Ensure that two jobs of one batch with the same key are one request
+	// made twice when they are the same: one job is stored, and both get
+	// its ticket, the second marked duplicate.
+	t.Run("BatchSameKeyTwice", func(t *testing.T) {
+		tb := setup(t, nil)
+		m := tb.do(t, http.MethodPost, "/v1/queues/q/jobs", `{"jobs": [{"payload": 1, "idempotency_key": "t"}, {"payload": 2}, {"payload": 1, "idempotency_key": "t"}]}`).expect(t, http.StatusAccepted)
+		want := map[string]any{
+			"tickets": []any{"1", "2", "1"},
+			"jobs": []any{
+				map[string]any{"ticket": "1", "state": "queued", "duplicate": false},
+				map[string]any{"ticket": "2", "state": "queued", "duplicate": false},
+				map[string]any{"ticket": "1", "state": "queued", "duplicate": true},
+			},
+		}
+		if !reflect.DeepEqual(m, want) {
+			t.Fatalf("body = %v, want %v", m, want)
+		}
+		st := tb.do(t, http.MethodGet, "/v1/queues/q", "").expect(t, http.StatusOK)
+		if st["counts"].(map[string]any)["queued"] != json.Number("2") {
+			t.Fatalf("stats = %v, want 2 jobs stored", st)
 		}
 	})
 

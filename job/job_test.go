@@ -169,3 +169,39 @@ func TestHandlerErrors(t *testing.T) {
 		t.Fatal("RetryAfter")
 	}
 }
+
+// Ensure that the digest of a submission changes with every field that
+// changes what runs, is the same for the same instant in any zone, and
+// leaves out the scope of the key.
+func TestSubmission_Digest(t *testing.T) {
+	at := time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
+	base := Submission{Payload: []byte(`{"a":1}`), IdempotencyKey: "k", Priority: 1, MaxAttempts: 2, Timeout: time.Minute, RunAt: at}
+	d := base.Digest()
+	if d.IsZero() {
+		t.Fatal("zero digest")
+	}
+	same := base
+	same.IdempotencyKey, same.Submitter, same.RunAt = "other", "ci", at.In(time.FixedZone("X", 3600))
+	if same.Digest() != d {
+		t.Fatal("the key, the submitter or the zone of run_at changed the digest")
+	}
+	for name, change := range map[string]func(s *Submission){
+		"payload":      func(s *Submission) { s.Payload = []byte(`{"a": 1}`) },
+		"priority":     func(s *Submission) { s.Priority = 0 },
+		"max_attempts": func(s *Submission) { s.MaxAttempts = 0 },
+		"timeout":      func(s *Submission) { s.Timeout = 0 },
+		"run_at":       func(s *Submission) { s.RunAt = at.Add(time.Nanosecond) },
+		"delay":        func(s *Submission) { s.RunAt, s.Delay = time.Time{}, time.Minute },
+		"no run_at":    func(s *Submission) { s.RunAt = time.Time{} },
+	} {
+		s := base
+		change(&s)
+		if s.Digest() == d {
+			t.Errorf("a different %s has the same digest", name)
+		}
+	}
+	var zero Digest
+	if !d.Matches(d) || !d.Matches(zero) || !zero.Matches(d) || d.Matches((&Submission{}).Digest()) {
+		t.Fatal("Matches: equal or either zero, nothing else")
+	}
+}
