@@ -151,7 +151,8 @@ type routeKey struct{ method, template string }
 
 // routeRoles says which roles may use each route besides admin. A route
 // missing here is admin-only (the safe default for a route added later);
-// TestAuth_EveryRouteHasRoles makes the omission visible.
+// TestAuth_EveryRouteHasRoles makes the omission visible. HEAD is not
+// listed: it has the roles of GET on the same path (rolesOf).
 var routeRoles = map[routeKey]roleSet{
 	{http.MethodPost, "/v1/queues/{queue}/jobs"}:    submitter,
 	{http.MethodGet, "/v1/jobs/{ticket}"}:           submitter | worker,
@@ -163,9 +164,7 @@ var routeRoles = map[routeKey]roleSet{
 	{http.MethodPost, "/v1/jobs/{ticket}/release"}:  worker,
 	// The probes, when OpenPaths does not leave them open.
 	{http.MethodGet, "/healthz"}:                   submitter | worker,
-	{http.MethodHead, "/healthz"}:                  submitter | worker,
 	{http.MethodGet, "/readyz"}:                    submitter | worker,
-	{http.MethodHead, "/readyz"}:                   submitter | worker,
 	{http.MethodGet, "/v1/queues"}:                 0,
 	{http.MethodGet, "/v1/queues/{queue}"}:         0,
 	{http.MethodPatch, "/v1/queues/{queue}"}:       0,
@@ -269,7 +268,21 @@ func required(router *mux.Router, r *http.Request) roleSet {
 	if err != nil {
 		return administrator
 	}
-	return routeRoles[routeKey{r.Method, tmpl}] | administrator
+	return rolesOf(r.Method, tmpl)
+}
+
+// rolesOf returns the roles that may use a route: its entry in routeRoles
+// and admin. HEAD, which is GET without the body, has the roles of GET.
+func rolesOf(method, template string) roleSet {
+	return routeRoles[roleKey(method, template)] | administrator
+}
+
+// roleKey is the entry of routeRoles that holds a route's roles.
+func roleKey(method, template string) routeKey {
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	return routeKey{method, template}
 }
 
 // authorize checks the request's token when tokens are configured and

@@ -169,8 +169,8 @@ func TestServer_Errors(t *testing.T) {
 		{name: "UnknownRootRoute", method: "GET", path: "/nope", status: 404, code: "not_found"},
 		{name: "UncleanPath", method: "POST", path: "/v1/queues/q/../q/jobs", body: `{"payload": 1}`, status: 404, code: "not_found"},
 		// 405.
-		{name: "DeleteJobs", method: "DELETE", path: submit, status: 405, code: "method_not_allowed", allow: "GET, POST"},
-		{name: "PutJob", method: "PUT", path: "/v1/jobs/" + queued, body: `{"payload": 1}`, status: 405, code: "method_not_allowed", allow: "DELETE, GET"},
+		{name: "DeleteJobs", method: "DELETE", path: submit, status: 405, code: "method_not_allowed", allow: "GET, HEAD, POST"},
+		{name: "PutJob", method: "PUT", path: "/v1/jobs/" + queued, body: `{"payload": 1}`, status: 405, code: "method_not_allowed", allow: "DELETE, GET, HEAD"},
 		{name: "GetRetry", method: "GET", path: "/v1/jobs/" + canceled + "/retry", status: 405, code: "method_not_allowed", allow: "POST"},
 		{name: "GetPause", method: "GET", path: "/v1/queues/q/pause", status: 405, code: "method_not_allowed", allow: "POST"},
 		{name: "PostHealthz", method: "POST", path: "/healthz", status: 405, code: "method_not_allowed", allow: "GET, HEAD"},
