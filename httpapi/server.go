@@ -50,7 +50,10 @@ var _ Queue = (*ticketq.Queue)(nil)
 
 // Defaults of Options.
 const (
-	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxBodyBytes holds a full batch (DefaultMaxBatch, 10,000
+	// jobs) of jobs of up to about 400 bytes of JSON each: the two
+	// defaults must agree, or the batch limit could not be reached.
+	DefaultMaxBodyBytes = 4 << 20
 	DefaultMaxWait      = 60 * time.Second
 	DefaultMaxLongPolls = 1024
 	DefaultMaxBatch     = ticketq.MaxBatch
@@ -60,7 +63,8 @@ const (
 // Options{} is a working configuration.
 type Options struct {
 	// MaxBodyBytes caps a request body; a larger one is refused with 413
-	// body_too_large before anything is stored. Defaults to 1 MiB.
+	// body_too_large before anything is stored. A gzipped body is held to
+	// it once decompressed. Defaults to 4 MiB (DefaultMaxBodyBytes).
 	MaxBodyBytes int64
 	// MaxWait is the longest long-poll a client may ask for with
 	// GET /v1/jobs/{ticket}?wait=; a longer one is refused with 400. The

@@ -16,7 +16,7 @@ func TestParseServeConfig_Defaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != "127.0.0.1:8080" || c.Data != "ticketq-data" || c.Queue.Workers != 4 || c.Queue.MaxQueued != 0 ||
-		c.Grace != 30*time.Second || c.MaxBody != 1<<20 || c.Exec != "" || c.Webhook != "" || len(c.QueueConfig) != 0 {
+		c.Grace != 30*time.Second || c.MaxBody != 4<<20 || c.MaxBatch != 10000 || c.Exec != "" || c.Webhook != "" || len(c.QueueConfig) != 0 {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
