@@ -118,7 +118,7 @@ func classify(err error) apiError {
 		// Closing the connection moves a keep-alive client to another
 		// instance instead of letting it retry into this one.
 		e.status, e.code = http.StatusServiceUnavailable, "shutting_down"
-		e.header = map[string]string{"Connection": "close"}
+		e.header = map[string]string{"Connection": "close", "Retry-After": "1"}
 	case errors.Is(err, job.ErrUnknownOutcome):
 		e.status, e.code = http.StatusServiceUnavailable, "outcome_unknown"
 		e.message += "; the request may or may not have taken effect: retry it with the same idempotency_key, which answers with the original ticket if the first try was stored"

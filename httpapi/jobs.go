@@ -11,10 +11,12 @@ import (
 )
 
 // getJob answers a job's view. With ?wait=30s it long-polls: it answers as
-// soon as the job is final, or with the job as it is when the wait passes,
-// the client goes away or the server starts draining. A submit token reads
-// only the jobs it submitted: any other ticket answers 404 not_found, as an
-// unknown one does.
+// soon as the job is final, or with the job as it is when the wait passes.
+// A wait that the server's shutdown cuts short (Drain) answers 503
+// shutting_down with Retry-After instead: the job may still change, and a
+// 200 would read as "the wait passed". A submit token reads only the jobs
+// it submitted: any other ticket answers 404 not_found, as an unknown one
+// does.
 func (s *Server) getJob(q Queue, r *http.Request) (reply, error) {
 	t, err := ticketParam(r)
 	if err != nil {
@@ -54,10 +56,10 @@ func (s *Server) getJob(q Queue, r *http.Request) (reply, error) {
 		return reply{}, err
 	}
 	defer done()
-	ctx, cancel := context.WithTimeout(r.Context(), wait)
-	defer cancel()
-	stop := context.AfterFunc(s.drained, cancel)
+	ctx, stop := s.longPollContext(r)
 	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
 	j, err := q.Wait(ctx, t)
 	if err != nil && ctx.Err() != nil {
 		// The wait ended before the job did: that is an answer, not an
@@ -70,6 +72,9 @@ func (s *Server) getJob(q Queue, r *http.Request) (reply, error) {
 	}
 	if err != nil {
 		return reply{}, err
+	}
+	if !j.State.Final() && errors.Is(context.Cause(ctx), errShuttingDown) {
+		return reply{}, errorf(errShuttingDown, "the wait for ticket %s ended before the job did (it is %s); wait again after the restart or on another instance", t, j.State)
 	}
 	return ok(newJobView(j))
 }

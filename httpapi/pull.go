@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -54,12 +55,16 @@ func (s *Server) lease(q Queue, r *http.Request) (reply, error) {
 		}
 		defer done()
 	}
-	// A long-poll ends when the server starts draining, like ?wait= does.
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stop := context.AfterFunc(s.drained, cancel)
+	// A long-poll ends when the server starts draining, like ?wait= does;
+	// jobs leased by then are answered (the worker holds them now), an
+	// empty wait is told that the server is going away, not that nothing
+	// came.
+	ctx, stop := s.longPollContext(r)
 	defer stop()
 	js, err := q.Lease(ctx, queue, n, vis, wait)
+	if len(js) == 0 && errors.Is(context.Cause(ctx), errShuttingDown) {
+		return reply{}, errorf(errShuttingDown, "the lease's wait ended before a job came; lease again after the restart or from another instance")
+	}
 	if err != nil {
 		return reply{}, err
 	}
