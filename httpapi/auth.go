@@ -21,18 +21,19 @@ type Role string
 
 // The roles a Token can have.
 const (
-	// RoleSubmit may submit jobs and read the status of the jobs it
-	// submitted (GET /v1/jobs/{ticket}, with ?wait=). Each job records the
-	// name of the token that submitted it; another token's job, or one
-	// submitted without a token, answers 404 not_found exactly as an
-	// unknown ticket does, so tickets, which are sequential, reveal nothing.
-	// Idempotency keys are scoped to the token's name as well.
+	// RoleSubmit may submit jobs, and read (GET /v1/jobs/{ticket}, with
+	// ?wait=) and cancel (DELETE /v1/jobs/{ticket}) the jobs it submitted.
+	// Each job records the name of the token that submitted it; another
+	// token's job, or one submitted without a token, answers 404 not_found
+	// exactly as an unknown ticket does and is left alone, so tickets,
+	// which are sequential, reveal nothing. Idempotency keys are scoped to
+	// the token's name as well.
 	RoleSubmit Role = "submit"
 	// RoleWork may lease jobs of pull queues and ack, nack, extend, release
 	// and report the progress of its leases, and read any job's status.
 	RoleWork Role = "work"
-	// RoleAdmin may use every route: also cancel, retry, list, queue
-	// stats, pause, resume and PATCH of limits.
+	// RoleAdmin may use every route: also cancel any job, retry, list,
+	// queue stats, pause, resume and PATCH of limits.
 	RoleAdmin Role = "admin"
 )
 
@@ -156,6 +157,7 @@ type routeKey struct{ method, template string }
 var routeRoles = map[routeKey]roleSet{
 	{http.MethodPost, "/v1/queues/{queue}/jobs"}:    submitter,
 	{http.MethodGet, "/v1/jobs/{ticket}"}:           submitter | worker,
+	{http.MethodDelete, "/v1/jobs/{ticket}"}:        submitter, // a submit token: its own jobs only
 	{http.MethodPost, "/v1/queues/{queue}/leases"}:  worker,
 	{http.MethodPost, "/v1/jobs/{ticket}/ack"}:      worker,
 	{http.MethodPost, "/v1/jobs/{ticket}/nack"}:     worker,
@@ -171,7 +173,6 @@ var routeRoles = map[routeKey]roleSet{
 	{http.MethodGet, "/v1/queues/{queue}/jobs"}:    0,
 	{http.MethodPost, "/v1/queues/{queue}/pause"}:  0,
 	{http.MethodPost, "/v1/queues/{queue}/resume"}: 0,
-	{http.MethodDelete, "/v1/jobs/{ticket}"}:       0,
 	{http.MethodPost, "/v1/jobs/{ticket}/retry"}:   0,
 	{http.MethodGet, MetricsPath}:                  0, // admin, unless OpenPaths lists it
 	{http.MethodGet, "/v1/openapi.json"}:           submitter | worker,

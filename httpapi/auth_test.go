@@ -70,7 +70,7 @@ func TestAuth_RoutesByRole(t *testing.T) {
 		{"GET", "/v1/queues/q/jobs", "", false, false},
 		{"POST", "/v1/queues/q/pause", "", false, false},
 		{"POST", "/v1/queues/q/resume", "", false, false},
-		{"DELETE", "/v1/jobs/1", "", false, false},
+		{"DELETE", "/v1/jobs/1", "", true, false},
 		{"POST", "/v1/jobs/1/retry", "", false, false},
 	}
 	callers := []struct {

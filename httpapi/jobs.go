@@ -94,7 +94,10 @@ func readable(q Queue, r *http.Request, t job.Ticket) (*job.Job, error) {
 	return nil, err
 }
 
-// cancel cancels a job; a final one answers 409 already_final.
+// cancel cancels a job; a final one answers 409 already_final. A submit
+// token cancels only the jobs it submitted: the client that asked for the
+// work is the one that knows it is no longer wanted. Any other ticket
+// answers 404 not_found, as an unknown one does, and is left alone.
 func (s *Server) cancel(q Queue, r *http.Request) (reply, error) {
 	t, err := ticketParam(r)
 	if err != nil {
@@ -102,6 +105,13 @@ func (s *Server) cancel(q Queue, r *http.Request) (reply, error) {
 	}
 	if _, err := query(r); err != nil {
 		return reply{}, err
+	}
+	// A job's submitter never changes, nor does a ticket name another
+	// job, so the check holds for the cancel that follows it.
+	if ownJobsOnly(r) {
+		if _, err := readable(q, r, t); err != nil {
+			return reply{}, err
+		}
 	}
 	j, err := q.Cancel(r.Context(), t)
 	if err != nil {
