@@ -139,11 +139,11 @@ func jsonError(err error) error {
 	case errors.As(err, &syntax):
 		return invalidf("invalid_json", "the body is not valid JSON at offset %d: %v", syntax.Offset, err)
 	case errors.As(err, &typ) && typ.Field == "":
-		return invalidf("invalid_json", "the body must be a JSON object, not %s", typ.Value)
+		return invalidf("invalid_json", "the body must be a JSON object, not %s", jsonValue(typ.Value))
 	case errors.As(err, &typ):
 		// Field is the Go path, which names the embedded struct too.
 		field := strings.ReplaceAll(typ.Field, "jobFields.", "")
-		return invalidf("invalid_request", "field %q must be %s, not %s", field, jsonType(typ.Type.String()), typ.Value)
+		return invalidf("invalid_request", "field %q must be %s, not %s", field, jsonType(typ.Type), jsonValue(typ.Value))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		// encoding/json has no error type for this one.
 		return invalidf("unknown_field", "%s", strings.TrimPrefix(err.Error(), "json: "))
@@ -151,23 +151,46 @@ func jsonError(err error) error {
 	return invalidf("invalid_json", "%v", err)
 }
 
-// jsonType names a Go type of a request field the way a client sees it.
-func jsonType(goType string) string {
-	switch strings.TrimPrefix(goType, "*") {
-	case "int":
-		return "an integer"
-	case "int64":
+// jsonType names the type a request field wants the way a client sees it,
+// in JSON's terms: a message must not name a Go type.
+func jsonType(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int64:
 		// The type decodeNumber names for a whole number too large to be
 		// exact in JSON.
 		return "an integer from -2^53 to 2^53"
-	case "float64":
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
 		return "a finite number"
-	case "string":
+	case reflect.String:
 		return "a string"
-	case "[]httpapi.jobFields":
-		return "an array of jobs"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Slice, reflect.Array:
+		if t == reflect.TypeFor[[]jobFields]() {
+			return "an array of jobs"
+		}
+		return "an array"
 	}
-	return goType
+	return "an object"
+}
+
+// jsonValue names the kind of value encoding/json found ("bool", "array",
+// "number 1.5") in JSON's terms.
+func jsonValue(v string) string {
+	switch v {
+	case "bool":
+		return "a boolean"
+	case "string", "number":
+		return "a " + v
+	case "array", "object":
+		return "an " + v
+	}
+	return v
 }
 
 // wholeNumber is an integer field of a request body. JSON has numbers, not

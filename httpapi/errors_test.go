@@ -115,6 +115,8 @@ func TestServer_Errors(t *testing.T) {
 		{name: "KeyEmpty", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": ""}`, status: 400, code: "invalid_request"},
 		{name: "BatchKeyEmpty", method: "POST", path: submit, body: `{"jobs": [{"payload": 1, "idempotency_key": "a"}, {"payload": 2, "idempotency_key": ""}]}`, status: 400, code: "invalid_request"},
 		{name: "BatchMaxAttemptsZero", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, {"payload": 2, "max_attempts": 0}]}`, status: 400, code: "invalid_request"},
+		{name: "BatchJobNotAnObject", method: "POST", path: submit, body: `{"jobs": [1]}`, status: 400, code: "invalid_request"},
+		{name: "DelayNumber", method: "POST", path: submit, body: `{"payload": 1, "delay": 5}`, status: 400, code: "invalid_request"},
 		{name: "BatchNotAnArray", method: "POST", path: submit, body: `{"jobs": {"payload": 1}}`, status: 400, code: "invalid_request"},
 		{name: "BatchNullJob", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, null]}`, status: 400, code: "invalid_request"},
 		// 400: one rule for every body (strict.go): no key twice, at any
@@ -217,7 +219,7 @@ func TestServer_Errors(t *testing.T) {
 }
 
 // goType matches the Go type names that once leaked into messages.
-var goType = regexp.MustCompile(`\b(u?int(8|16|32|64)?|float(32|64)|httpapi\.\w+|jobFields|json\.\w+)\b`)
+var goType = regexp.MustCompile(`\b(u?int(8|16|32|64)?|float(32|64)|bool|httpapi\.\w+|jobFields|json\.\w+)\b`)
 
 // gz compresses s with gzip.
 func gz(t *testing.T, s string) string {

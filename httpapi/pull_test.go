@@ -177,6 +177,8 @@ func TestServer_PullErrors(t *testing.T) {
 		{name: "NackLoneSurrogate", method: "POST", path: "/v1/jobs/" + held + "/nack", body: withLease(lease, `, "error": "\ud800"`), status: 400, code: "invalid_json"},
 		{name: "ExtendDuplicateVisibility", method: "POST", path: "/v1/jobs/" + held + "/extend", body: withLease(lease, `, "visibility": "1m", "visibility": "2m"`), status: 400, code: "duplicate_key"},
 		{name: "ProgressDuplicate", method: "POST", path: "/v1/jobs/" + held + "/progress", body: withLease(lease, `, "progress": 5, "progress": 6`), status: 400, code: "duplicate_key"},
+		{name: "NackPermanentString", method: "POST", path: "/v1/jobs/" + held + "/nack", body: withLease(lease, `, "permanent": "yes"`), status: 400, code: "invalid_request"},
+		{name: "AckLeaseNumber", method: "POST", path: "/v1/jobs/" + held + "/ack", body: `{"lease": 5}`, status: 400, code: "invalid_request"},
 		{name: "NackWrongLease", method: "POST", path: "/v1/jobs/" + held + "/nack", body: wrong, status: 409, code: "lease_mismatch"},
 		{name: "NackNegativeRetryIn", method: "POST", path: "/v1/jobs/" + held + "/nack", body: withLease(lease, `, "retry_in": "-5s"`), status: 400, code: "invalid_request"},
 		{name: "NackCanceled", method: "POST", path: "/v1/jobs/" + gone + "/nack", body: withLease(goneLease, ""), status: 409, code: "job_canceled"},
