@@ -45,26 +45,27 @@ const (
 
 // Errors; see package job for each one's meaning.
 var (
-	ErrInvalid      = job.ErrInvalid
-	ErrNotFound     = job.ErrNotFound
-	ErrConflict     = job.ErrConflict
-	ErrAlreadyFinal = job.ErrAlreadyFinal
-	ErrNotRetryable = job.ErrNotRetryable
+	ErrInvalid        = job.ErrInvalid
+	ErrNotFound       = job.ErrNotFound
+	ErrConflict       = job.ErrConflict
+	ErrAlreadyFinal   = job.ErrAlreadyFinal
+	ErrNotRetryable   = job.ErrNotRetryable
+	ErrLeaseMismatch  = job.ErrLeaseMismatch
+	ErrLeaseCanceled  = job.ErrLeaseCanceled
+	ErrHasExecutor    = job.ErrHasExecutor
+	ErrQueueFull      = job.ErrQueueFull
+	ErrTooManyQueues  = job.ErrTooManyQueues
+	ErrClosed         = job.ErrClosed
+	ErrUnknownOutcome = job.ErrUnknownOutcome
+	ErrStoreFailed    = job.ErrStoreFailed
+	ErrDiskFull       = job.ErrDiskFull
+	ErrJobCanceled    = job.ErrJobCanceled
+	ErrTimeout        = job.ErrTimeout
+	ErrShutdown       = job.ErrShutdown
+
 	// ErrIdempotencyKeyReused: the key names a job submitted with
 	// another request.
 	ErrIdempotencyKeyReused = job.ErrIdempotencyKeyReused
-	ErrLeaseMismatch        = job.ErrLeaseMismatch
-	ErrLeaseCanceled        = job.ErrLeaseCanceled
-	ErrHasExecutor          = job.ErrHasExecutor
-	ErrQueueFull            = job.ErrQueueFull
-	ErrTooManyQueues        = job.ErrTooManyQueues
-	ErrClosed               = job.ErrClosed
-	ErrUnknownOutcome       = job.ErrUnknownOutcome
-	ErrStoreFailed          = job.ErrStoreFailed
-	ErrDiskFull             = job.ErrDiskFull
-	ErrJobCanceled          = job.ErrJobCanceled
-	ErrTimeout              = job.ErrTimeout
-	ErrShutdown             = job.ErrShutdown
 )
 
 // Permanent wraps a handler error so that the job is not retried.
