@@ -61,8 +61,8 @@ type QueueOptions struct {
 	// MaxAttempts is how many failed runs make a job dead, for jobs that do
 	// not set their own. Defaults to 10.
 	MaxAttempts int
-	// Timeout bounds one run, for jobs that do not set their own. Defaults to
-	// 10 min.
+	// Timeout bounds one run, for jobs that do not set their own:
+	// job.MinTimeout (1 s) to job.MaxTimeout (7 days). Defaults to 10 min.
 	Timeout time.Duration
 	// BackoffBase is the delay before the first retry; it doubles per
 	// failure with jitter. Defaults to 1 s.
@@ -162,8 +162,10 @@ func (o QueueOptions) Validate() error {
 		return fmt.Errorf("%w: workers %d is outside 1..%d", job.ErrInvalid, o.Workers, job.MaxWorkers)
 	case o.MaxAttempts < 0 || o.MaxAttempts > job.MaxAttemptsLimit:
 		return fmt.Errorf("%w: max attempts %d is outside 1..%d", job.ErrInvalid, o.MaxAttempts, job.MaxAttemptsLimit)
-	case o.Timeout < 0 || o.Timeout > job.MaxTimeout:
-		return fmt.Errorf("%w: timeout %s is outside 0..%s", job.ErrInvalid, o.Timeout, job.MaxTimeout)
+	case o.Timeout != 0 && (o.Timeout < job.MinTimeout || o.Timeout > job.MaxTimeout):
+		// The rule of a job's own timeout (job.ValidateTimeout), so that
+		// a queue cannot give its jobs one that a job could not ask for.
+		return fmt.Errorf("%w: timeout %s is outside %s..%s", job.ErrInvalid, o.Timeout, job.MinTimeout, job.MaxTimeout)
 	case o.BackoffBase < 0 || o.BackoffMax < 0:
 		return fmt.Errorf("%w: backoff must not be negative", job.ErrInvalid)
 	case o.BackoffBase > job.MaxDelay || o.BackoffMax > job.MaxDelay:

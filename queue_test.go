@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -118,14 +119,51 @@ func TestQueue_Submit(t *testing.T) {
 
 // Ensure that a repeated idempotency key returns the first ticket.
 func TestQueue_Submit_Idempotent(t *testing.T) {
-	tb := setup(t, ticketq.Options{}, nil)
-	a, err := tb.q.Submit(tb.ctx, "q", ticketq.Submission{Payload: []byte(`1`), IdempotencyKey: "k"})
+	clock := &movableClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	tb := setup(t, ticketq.Options{Clock: clock}, nil)
+	s := ticketq.Submission{Payload: []byte(`1`), IdempotencyKey: "k", Delay: 10 * time.Second}
+	a, err := tb.q.Submit(tb.ctx, "q", s)
 	must(t, err)
-	b, err := tb.q.Submit(tb.ctx, "q", ticketq.Submission{Payload: []byte(`2`), IdempotencyKey: "k"})
+	// The retry comes three seconds later: the delay resolves to another
+	// run-at, but the request is the same.
+	clock.advance(3 * time.Second)
+	b, err := tb.q.Submit(tb.ctx, "q", s)
 	must(t, err)
 	if a.Ticket != b.Ticket || a.Duplicate || !b.Duplicate {
 		t.Fatalf("receipts %+v %+v", a, b)
 	}
+	for name, other := range map[string]ticketq.Submission{
+		"payload":  {Payload: []byte(`2`), IdempotencyKey: "k", Delay: 10 * time.Second},
+		"delay":    {Payload: []byte(`1`), IdempotencyKey: "k", Delay: 7 * time.Second},
+		"priority": {Payload: []byte(`1`), IdempotencyKey: "k", Delay: 10 * time.Second, Priority: 1},
+	} {
+		if _, err := tb.q.Submit(tb.ctx, "q", other); !errors.Is(err, ticketq.ErrIdempotencyKeyReused) {
+			t.Errorf("another %s with the key: %v, want ErrIdempotencyKeyReused", name, err)
+		}
+	}
+	st, err := tb.q.Stats(tb.ctx, "q")
+	must(t, err)
+	if st.Counts[ticketq.Queued] != 1 {
+		t.Fatalf("counts %v, want the one job", st.Counts)
+	}
+}
+
+// movableClock is a stub clock that moves when told to.
+type movableClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *movableClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *movableClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 // Ensure that a batch with one bad job stores nothing.

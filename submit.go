@@ -27,10 +27,15 @@ func (q *Queue) Submit(ctx context.Context, queue string, s Submission) (Receipt
 }
 
 // SubmitBatch stores several jobs in queue in one transaction: all of them
-// or none, with one fsync. The receipts are in the order of subs. Jobs whose
-// idempotency key is already known are not stored again (their receipt is
-// the original's, marked Duplicate). If the queue's MaxQueued would be
-// exceeded, nothing is stored and the error wraps ErrQueueFull.
+// or none, with one fsync. The receipts are in the order of subs. A job
+// whose idempotency key is already known (stored, or earlier in the batch)
+// is a retry when the rest of its submission is the same as the one that
+// stored the key (Submission.Digest: payload, priority, max attempts,
+// timeout, delay and run-at, as given): it is not stored again, and its
+// receipt is the original's, marked Duplicate. When it is not the same,
+// nothing is stored and the error wraps ErrIdempotencyKeyReused. If the
+// queue's MaxQueued would be exceeded, nothing is stored and the error
+// wraps ErrQueueFull.
 func (q *Queue) SubmitBatch(ctx context.Context, queue string, subs []Submission) ([]Receipt, error) {
 	if q.isClosed() {
 		return nil, ErrClosed
@@ -55,9 +60,18 @@ func (q *Queue) submitBatch(ctx context.Context, queue string, subs []Submission
 	q.mu.Unlock()
 	now := q.opts.Clock.Now()
 	jobs := make([]job.Submission, len(subs))
+	var digests []job.Digest // only batches with keys need them
 	for i, s := range subs {
 		if err := s.Validate(now); err != nil {
 			return nil, fmt.Errorf("job %d: %w", i, err)
+		}
+		// The request as given, before the defaults and the clock resolve
+		// it: a retry must match it, however late it comes.
+		if s.IdempotencyKey != "" {
+			if digests == nil {
+				digests = make([]job.Digest, len(subs))
+			}
+			digests[i] = s.Digest()
 		}
 		if s.Delay > 0 {
 			s.RunAt, s.Delay = now.Add(s.Delay), 0
@@ -70,7 +84,7 @@ func (q *Queue) submitBatch(ctx context.Context, queue string, subs []Submission
 		}
 		jobs[i] = s
 	}
-	rs, err := q.b.Append(ctx, backend.AppendRequest{Queue: queue, Jobs: jobs, MaxQueued: opts.MaxQueued})
+	rs, err := q.b.Append(ctx, backend.AppendRequest{Queue: queue, Jobs: jobs, Digests: digests, MaxQueued: opts.MaxQueued})
 	q.noteFailure(err)
 	return rs, err
 }

@@ -29,6 +29,9 @@ type (
 	PermanentError = job.PermanentError
 	// RetryAfterError sets the delay before the next attempt.
 	RetryAfterError = job.RetryAfterError
+	// Digest identifies a submission for its idempotency key; see
+	// job.Digest.
+	Digest = job.Digest
 )
 
 // The job states.
@@ -59,6 +62,10 @@ var (
 	ErrJobCanceled    = job.ErrJobCanceled
 	ErrTimeout        = job.ErrTimeout
 	ErrShutdown       = job.ErrShutdown
+
+	// ErrIdempotencyKeyReused: the key names a job submitted with
+	// another request.
+	ErrIdempotencyKeyReused = job.ErrIdempotencyKeyReused
 )
 
 // Permanent wraps a handler error so that the job is not retried.

@@ -29,10 +29,16 @@ import (
 // rules that apply to every method.
 type Backend interface {
 	// Append stores a batch of new jobs for one queue in one durable write.
-	// Jobs whose idempotency key is already known in the queue (or earlier in
-	// the same batch) are not stored again: their receipt names the original
-	// ticket with Duplicate set. If storing the new jobs would take the queue's
-	// queued count above MaxQueued (> 0), nothing is stored and the error wraps
+	// A job whose idempotency key is already known in the queue, in the
+	// scope of its submitter (or earlier in the same batch), is a repeat of
+	// the request that stored it when their digests match
+	// (job.Digest.Matches: equal, or either zero): it is not stored again,
+	// and its receipt names the original ticket with Duplicate set. When
+	// they do not match, the key was reused for another request: nothing
+	// of the batch is stored and the error wraps job.ErrIdempotencyKeyReused.
+	// A job with a key keeps its digest (job.Job.Digest) for as long as it
+	// is stored. If storing the new jobs would take the queue's queued count
+	// above MaxQueued (> 0), nothing is stored and the error wraps
 	// job.ErrQueueFull.
 	Append(ctx context.Context, req AppendRequest) ([]job.Receipt, error)
 
@@ -149,8 +155,22 @@ type AppendRequest struct {
 	Queue string
 	// Jobs must already carry their resolved MaxAttempts and Timeout.
 	Jobs []job.Submission
+	// Digests are the digests of the submissions as the client gave them
+	// (job.Submission.Digest, taken before MaxAttempts, Timeout and Delay
+	// were resolved), in the order of Jobs. Nil, or a zero entry, gives
+	// none, which matches any stored job. A length other than len(Jobs) is
+	// refused with job.ErrInvalid.
+	Digests []job.Digest
 	// MaxQueued limits the queue's queued jobs; 0 means no limit.
 	MaxQueued int
+}
+
+// Digest returns the digest of job i, zero when none was given.
+func (r *AppendRequest) Digest(i int) job.Digest {
+	if r.Digests == nil {
+		return job.Digest{}
+	}
+	return r.Digests[i]
 }
 
 // ClaimRequest asks for due jobs of one queue.

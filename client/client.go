@@ -25,7 +25,7 @@ const (
 )
 
 // maxAnswer bounds an answer's body: a job view holds a payload and a
-// result of up to the server's body limit (1 MiB by default) each.
+// result of up to the server's body limit (4 MiB by default) each.
 const maxAnswer = 64 << 20
 
 // Options configure a Client. Zero values take the documented defaults, so

@@ -53,7 +53,7 @@ func TestClient_Submit(t *testing.T) {
 		t.Fatalf("repeat = %+v, want ticket %s duplicate", again, r.Ticket)
 	}
 	j := tb.status(t, r.Ticket)
-	if string(j.Payload) != `{"to":"ada"}` || j.Priority != 5 || j.MaxAttempts != 3 || j.IdempotencyKey != "order-42" || j.RunAt.Sub(j.CreatedAt) < 59*time.Minute {
+	if string(j.Payload) != `{"to":"ada"}` || j.Priority != 5 || j.MaxAttempts != 3 || j.Timeout != time.Minute || j.IdempotencyKey != "order-42" || j.RunAt.Sub(j.CreatedAt) < 59*time.Minute {
 		t.Fatalf("stored job = %+v", j)
 	}
 	runAt := time.Now().Add(time.Hour).Truncate(time.Second)

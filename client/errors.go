@@ -78,6 +78,7 @@ var codeSentinels = map[string]error{
 	"conflict":               job.ErrConflict,
 	"already_final":          job.ErrAlreadyFinal,
 	"not_retryable":          job.ErrNotRetryable,
+	"idempotency_key_reused": job.ErrIdempotencyKeyReused,
 	"lease_mismatch":         job.ErrLeaseMismatch,
 	"job_canceled":           job.ErrLeaseCanceled,
 	"has_executor":           job.ErrHasExecutor,
@@ -91,6 +92,7 @@ var codeSentinels = map[string]error{
 	"disk_full":              job.ErrDiskFull,
 	"body_too_large":         job.ErrInvalid,
 	"unsupported_media_type": job.ErrInvalid,
+	"unsupported_encoding":   job.ErrInvalid,
 	"unauthorized":           ErrUnauthorized,
 	"forbidden":              ErrForbidden,
 }

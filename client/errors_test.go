@@ -33,6 +33,8 @@ func TestAPIError_Is(t *testing.T) {
 	must(t, err)
 	done := tb.waitFinal(t, tb.submit(t, "echo", `1`))
 	tb.submit(t, "full", `1`)
+	_, err = c.Submit(ctx, "keyed", client.Submission{Payload: []byte(`1`), IdempotencyKey: "k"})
+	must(t, err)
 
 	cases := []struct {
 		name   string
@@ -56,6 +58,10 @@ func TestAPIError_Is(t *testing.T) {
 			status: 409, code: "not_retryable", is: []error{job.ErrNotRetryable, job.ErrConflict}},
 		{name: "HasExecutor", call: func() error { _, err := c.Lease(ctx, "echo", client.LeaseOptions{}); return err },
 			status: 409, code: "has_executor", is: []error{job.ErrHasExecutor, job.ErrConflict}},
+		{name: "KeyReused", call: func() error {
+			_, err := c.Submit(ctx, "keyed", client.Submission{Payload: []byte(`2`), IdempotencyKey: "k"})
+			return err
+		}, status: 409, code: "idempotency_key_reused", is: []error{job.ErrIdempotencyKeyReused, job.ErrConflict}, isNot: []error{job.ErrInvalid}},
 		{name: "QueueFull", call: func() error { _, err := c.Submit(ctx, "full", client.Submission{}); return err },
 			status: 429, code: "queue_full", is: []error{job.ErrQueueFull}},
 		{name: "InvalidRequest", call: func() error { _, err := c.Lease(ctx, "pull", client.LeaseOptions{Max: 101}); return err },

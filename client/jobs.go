@@ -14,7 +14,10 @@ import (
 
 // Submit stores one job in queue (created by its first submit) and returns
 // its receipt once the job is on the server's disk. A known idempotency
-// key answers the original ticket with Duplicate set.
+// key answers the original ticket with Duplicate set when the submission
+// is the same as the one that stored it (payload bytes and options); any
+// other submission with the key is refused with an error matching
+// job.ErrIdempotencyKeyReused (409), and never retried.
 //
 // Retries: a submit with an IdempotencyKey is repeated on network errors,
 // 429 and 503, because the key makes a repeat answer the first ticket. A

@@ -41,7 +41,7 @@ func TestClient_Release(t *testing.T) {
 func TestWorker_Timeout(t *testing.T) {
 	tb := setup(t, nil)
 	ctx := context.Background()
-	r, err := tb.c.Submit(ctx, "pull", client.Submission{Payload: []byte(`1`), MaxAttempts: 1, Timeout: 100 * time.Millisecond})
+	r, err := tb.c.Submit(ctx, "pull", client.Submission{Payload: []byte(`1`), MaxAttempts: 1, Timeout: time.Second})
 	must(t, err)
 	causes := make(chan error, 1)
 	stop := tb.startWorker(t, &client.Worker{Queue: "pull", Handler: func(ctx context.Context, j *job.Job) ([]byte, error) {
@@ -54,7 +54,7 @@ func TestWorker_Timeout(t *testing.T) {
 		t.Fatalf("cause = %v, want job.ErrTimeout", cause)
 	}
 	j := tb.waitFinal(t, r.Ticket)
-	if j.State != job.Dead || !strings.Contains(j.LastError, "timed out after 100ms") {
+	if j.State != job.Dead || !strings.Contains(j.LastError, "timed out after 1s") {
 		t.Fatalf("job = %+v", j)
 	}
 }

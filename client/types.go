@@ -17,20 +17,23 @@ import (
 // Nack and Extend return it in full; List leaves Payload, Result and Errors
 // empty, because the listing omits them.
 type Job struct {
-	Ticket         job.Ticket `json:"ticket"`
-	Queue          string     `json:"queue"`
-	State          job.State  `json:"state"`
-	Attempts       int        `json:"attempts"`
-	MaxAttempts    int        `json:"max_attempts"`
-	Interrupted    int        `json:"interrupted"`
-	Priority       int        `json:"priority"`
-	IdempotencyKey string     `json:"idempotency_key,omitempty"`
-	CreatedAt      time.Time  `json:"created_at,omitzero"`
-	UpdatedAt      time.Time  `json:"updated_at,omitzero"`
-	RunAt          time.Time  `json:"run_at,omitzero"`
-	StartedAt      time.Time  `json:"started_at,omitzero"`
-	FinishedAt     time.Time  `json:"finished_at,omitzero"`
-	LastError      string     `json:"last_error,omitempty"`
+	Ticket      job.Ticket `json:"ticket"`
+	Queue       string     `json:"queue"`
+	State       job.State  `json:"state"`
+	Attempts    int        `json:"attempts"`
+	MaxAttempts int        `json:"max_attempts"`
+	// Timeout bounds one run: the job's own, or its queue's when it set
+	// none (zero only for a job stored without one).
+	Timeout        time.Duration `json:"-"`
+	Interrupted    int           `json:"interrupted"`
+	Priority       int           `json:"priority"`
+	IdempotencyKey string        `json:"idempotency_key,omitempty"`
+	CreatedAt      time.Time     `json:"created_at,omitzero"`
+	UpdatedAt      time.Time     `json:"updated_at,omitzero"`
+	RunAt          time.Time     `json:"run_at,omitzero"`
+	StartedAt      time.Time     `json:"started_at,omitzero"`
+	FinishedAt     time.Time     `json:"finished_at,omitzero"`
+	LastError      string        `json:"last_error,omitempty"`
 	// SubmittedBy is the name of the token that submitted the job; empty
 	// for a job submitted without one. A submit token sees only the jobs
 	// it submitted.
@@ -59,6 +62,38 @@ type AttemptError struct {
 	Error   string    `json:"error"`
 }
 
+// UnmarshalJSON reads the timeout, which the API spells as a Go duration.
+func (j *Job) UnmarshalJSON(b []byte) error {
+	type plain Job
+	var v struct {
+		*plain
+		Timeout string `json:"timeout"`
+	}
+	v.plain = (*plain)(j)
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	d, err := parseTimeout(v.Timeout)
+	if err != nil {
+		return fmt.Errorf("job %s: %w", j.Ticket, err)
+	}
+	j.Timeout = d
+	return nil
+}
+
+// parseTimeout reads the timeout of a job or lease view: a Go duration, or
+// "" for none.
+func parseTimeout(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("timeout %q: %w", s, err)
+	}
+	return d, nil
+}
+
 // normalize turns the API's null result into nil.
 func (j *Job) normalize() {
 	if string(j.Result) == "null" {
@@ -80,9 +115,11 @@ type Submission struct {
 	RunAt time.Time
 	// Priority orders ready jobs of a queue, higher first (-100..100).
 	Priority int
-	// MaxAttempts overrides the queue's failed runs before dead.
+	// MaxAttempts overrides the queue's failed runs before dead, 1..1000;
+	// zero takes the queue's.
 	MaxAttempts int
-	// Timeout overrides the queue's per-run timeout (in-process executors).
+	// Timeout overrides the queue's per-run timeout, 1s..7 days; zero takes
+	// the queue's.
 	Timeout time.Duration
 }
 
@@ -279,14 +316,11 @@ func (l *LeasedJob) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	l.Timeout = 0
-	if v.Timeout != "" {
-		d, err := time.ParseDuration(v.Timeout)
-		if err != nil {
-			return fmt.Errorf("lease answer: timeout %q: %w", v.Timeout, err)
-		}
-		l.Timeout = d
+	d, err := parseTimeout(v.Timeout)
+	if err != nil {
+		return fmt.Errorf("lease answer: %w", err)
 	}
+	l.Timeout = d
 	return nil
 }
 

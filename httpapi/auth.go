@@ -21,18 +21,19 @@ type Role string
 
 // The roles a Token can have.
 const (
-	// RoleSubmit may submit jobs and read the status of the jobs it
-	// submitted (GET /v1/jobs/{ticket}, with ?wait=). Each job records the
-	// name of the token that submitted it; another token's job, or one
-	// submitted without a token, answers 404 not_found exactly as an
-	// unknown ticket does, so tickets, which are sequential, reveal nothing.
-	// Idempotency keys are scoped to the token's name as well.
+	// RoleSubmit may submit jobs, and read (GET /v1/jobs/{ticket}, with
+	// ?wait=) and cancel (DELETE /v1/jobs/{ticket}) the jobs it submitted.
+	// Each job records the name of the token that submitted it; another
+	// token's job, or one submitted without a token, answers 404 not_found
+	// exactly as an unknown ticket does and is left alone, so tickets,
+	// which are sequential, reveal nothing. Idempotency keys are scoped to
+	// the token's name as well.
 	RoleSubmit Role = "submit"
 	// RoleWork may lease jobs of pull queues and ack, nack, extend, release
 	// and report the progress of its leases, and read any job's status.
 	RoleWork Role = "work"
-	// RoleAdmin may use every route: also cancel, retry, list, queue
-	// stats, pause, resume and PATCH of limits.
+	// RoleAdmin may use every route: also cancel any job, retry, list,
+	// queue stats, pause, resume and PATCH of limits.
 	RoleAdmin Role = "admin"
 )
 
@@ -151,10 +152,12 @@ type routeKey struct{ method, template string }
 
 // routeRoles says which roles may use each route besides admin. A route
 // missing here is admin-only (the safe default for a route added later);
-// TestAuth_EveryRouteHasRoles makes the omission visible.
+// TestAuth_EveryRouteHasRoles makes the omission visible. HEAD is not
+// listed: it has the roles of GET on the same path (rolesOf).
 var routeRoles = map[routeKey]roleSet{
 	{http.MethodPost, "/v1/queues/{queue}/jobs"}:    submitter,
 	{http.MethodGet, "/v1/jobs/{ticket}"}:           submitter | worker,
+	{http.MethodDelete, "/v1/jobs/{ticket}"}:        submitter, // a submit token: its own jobs only
 	{http.MethodPost, "/v1/queues/{queue}/leases"}:  worker,
 	{http.MethodPost, "/v1/jobs/{ticket}/ack"}:      worker,
 	{http.MethodPost, "/v1/jobs/{ticket}/nack"}:     worker,
@@ -163,16 +166,13 @@ var routeRoles = map[routeKey]roleSet{
 	{http.MethodPost, "/v1/jobs/{ticket}/release"}:  worker,
 	// The probes, when OpenPaths does not leave them open.
 	{http.MethodGet, "/healthz"}:                   submitter | worker,
-	{http.MethodHead, "/healthz"}:                  submitter | worker,
 	{http.MethodGet, "/readyz"}:                    submitter | worker,
-	{http.MethodHead, "/readyz"}:                   submitter | worker,
 	{http.MethodGet, "/v1/queues"}:                 0,
 	{http.MethodGet, "/v1/queues/{queue}"}:         0,
 	{http.MethodPatch, "/v1/queues/{queue}"}:       0,
 	{http.MethodGet, "/v1/queues/{queue}/jobs"}:    0,
 	{http.MethodPost, "/v1/queues/{queue}/pause"}:  0,
 	{http.MethodPost, "/v1/queues/{queue}/resume"}: 0,
-	{http.MethodDelete, "/v1/jobs/{ticket}"}:       0,
 	{http.MethodPost, "/v1/jobs/{ticket}/retry"}:   0,
 	{http.MethodGet, MetricsPath}:                  0, // admin, unless OpenPaths lists it
 	{http.MethodGet, "/v1/openapi.json"}:           submitter | worker,
@@ -269,7 +269,21 @@ func required(router *mux.Router, r *http.Request) roleSet {
 	if err != nil {
 		return administrator
 	}
-	return routeRoles[routeKey{r.Method, tmpl}] | administrator
+	return rolesOf(r.Method, tmpl)
+}
+
+// rolesOf returns the roles that may use a route: its entry in routeRoles
+// and admin. HEAD, which is GET without the body, has the roles of GET.
+func rolesOf(method, template string) roleSet {
+	return routeRoles[roleKey(method, template)] | administrator
+}
+
+// roleKey is the entry of routeRoles that holds a route's roles.
+func roleKey(method, template string) routeKey {
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	return routeKey{method, template}
 }
 
 // authorize checks the request's token when tokens are configured and

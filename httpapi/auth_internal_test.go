@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,10 +26,13 @@ func TestAuth_EveryRouteHasRoles(t *testing.T) {
 			return err
 		}
 		for _, m := range methods {
-			k := routeKey{m, tmpl}
+			k := roleKey(m, tmpl)
 			seen[k] = true
 			if _, ok := routeRoles[k]; !ok {
 				t.Errorf("route %s %s has no entry in routeRoles", m, tmpl)
+			}
+			if m == http.MethodGet && !slices.Contains(methods, http.MethodHead) {
+				t.Errorf("route GET %s does not answer HEAD", tmpl)
 			}
 		}
 		return nil

@@ -56,6 +56,7 @@ func TestAuth_RoutesByRole(t *testing.T) {
 	}{
 		{"POST", "/v1/queues/q/jobs", `{"payload":1}`, true, false},
 		{"GET", "/v1/jobs/1", "", true, true},
+		{"HEAD", "/v1/jobs/1", "", true, true},
 		{"POST", "/v1/queues/q/leases", `{"max":1}`, false, true},
 		{"POST", "/v1/jobs/1/ack", lease, false, true},
 		{"POST", "/v1/jobs/1/nack", lease, false, true},
@@ -63,12 +64,13 @@ func TestAuth_RoutesByRole(t *testing.T) {
 		{"POST", "/v1/jobs/1/progress", `{"lease":"0000000000000000","progress":5}`, false, true},
 		{"POST", "/v1/jobs/1/release", lease, false, true},
 		{"GET", "/v1/queues", "", false, false},
+		{"HEAD", "/v1/queues", "", false, false},
 		{"GET", "/v1/queues/q", "", false, false},
 		{"PATCH", "/v1/queues/q", `{"workers":2}`, false, false},
 		{"GET", "/v1/queues/q/jobs", "", false, false},
 		{"POST", "/v1/queues/q/pause", "", false, false},
 		{"POST", "/v1/queues/q/resume", "", false, false},
-		{"DELETE", "/v1/jobs/1", "", false, false},
+		{"DELETE", "/v1/jobs/1", "", true, false},
 		{"POST", "/v1/jobs/1/retry", "", false, false},
 	}
 	callers := []struct {
@@ -94,8 +96,13 @@ func TestAuth_RoutesByRole(t *testing.T) {
 					}
 					return
 				}
-				switch c.denied {
-				case http.StatusUnauthorized:
+				switch {
+				case rt.method == http.MethodHead:
+					// No body to read a code from: the status says it.
+					if r.status != c.denied || len(r.body) != 0 {
+						t.Fatalf("HEAD answered %d with %d bytes, want %d without a body", r.status, len(r.body), c.denied)
+					}
+				case c.denied == http.StatusUnauthorized:
 					r.expectError(t, http.StatusUnauthorized, "unauthorized")
 					if got := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer") {
 						t.Fatalf("WWW-Authenticate = %q", got)

@@ -68,6 +68,9 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Disposition", `attachment; filename="ticketq.db"`)
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return // the size of the copy, without reading the file
+	}
 	budget := backupWriteTimeout + time.Duration(snap.Size()/backupMinRate)*time.Second
 	n, err := snap.WriteTo(&deadlineWriter{ctx: ctx, w: w, rc: rc, end: time.Now().Add(budget)})
 	if err != nil {

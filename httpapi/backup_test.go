@@ -122,7 +122,7 @@ func TestBackup_Errors(t *testing.T) {
 	tb.do(t, http.MethodGet, "/v1/backup?gzip=1", "").expectError(t, http.StatusBadRequest, "unknown_field")
 	r := tb.do(t, http.MethodPost, "/v1/backup", "")
 	r.expectError(t, http.StatusMethodNotAllowed, "method_not_allowed")
-	if allow := r.header.Get("Allow"); allow != "GET" {
+	if allow := r.header.Get("Allow"); allow != "GET, HEAD" {
 		t.Fatalf("Allow = %q", allow)
 	}
 

@@ -19,6 +19,8 @@ var (
 	errPanic            = errors.New("internal error; the details are in the server log")
 	errTooManyLongPolls = errors.New("too many long-polls")
 	errReadTimeout      = errors.New("request timeout")
+	errEncoding         = errors.New("unsupported content encoding")
+	errInflatedTooLarge = errors.New("decompressed body too large")
 )
 
 // codedError gives an error a more precise API code than its sentinel's
@@ -64,8 +66,14 @@ func classify(err error) apiError {
 	case errors.As(err, &tooLarge):
 		e.status, e.code = http.StatusRequestEntityTooLarge, "body_too_large"
 		e.message = fmt.Sprintf("the request body is larger than the limit of %d bytes", tooLarge.Limit)
+	case errors.Is(err, errInflatedTooLarge):
+		e.status, e.code = http.StatusRequestEntityTooLarge, "body_too_large"
 	case errors.Is(err, errMediaType):
 		e.status, e.code = http.StatusUnsupportedMediaType, "unsupported_media_type"
+	case errors.Is(err, errEncoding):
+		// RFC 7694: a 415 for a content coding lists the ones accepted.
+		e.status, e.code = http.StatusUnsupportedMediaType, "unsupported_encoding"
+		e.header = map[string]string{"Accept-Encoding": "gzip"}
 	case errors.Is(err, errMethodNotAllowed):
 		e.status, e.code = http.StatusMethodNotAllowed, "method_not_allowed"
 	case errors.Is(err, errUnauthorized):
@@ -82,6 +90,8 @@ func classify(err error) apiError {
 		e.status, e.code = http.StatusNotFound, "not_found"
 	case errors.Is(err, job.ErrAlreadyFinal):
 		e.status, e.code = http.StatusConflict, "already_final"
+	case errors.Is(err, job.ErrIdempotencyKeyReused):
+		e.status, e.code = http.StatusConflict, "idempotency_key_reused"
 	case errors.Is(err, job.ErrNotRetryable):
 		e.status, e.code = http.StatusConflict, "not_retryable"
 	case errors.Is(err, job.ErrLeaseCanceled):
@@ -108,7 +118,7 @@ func classify(err error) apiError {
 		// Closing the connection moves a keep-alive client to another
 		// instance instead of letting it retry into this one.
 		e.status, e.code = http.StatusServiceUnavailable, "shutting_down"
-		e.header = map[string]string{"Connection": "close"}
+		e.header = map[string]string{"Connection": "close", "Retry-After": "1"}
 	case errors.Is(err, job.ErrUnknownOutcome):
 		e.status, e.code = http.StatusServiceUnavailable, "outcome_unknown"
 		e.message += "; the request may or may not have taken effect: retry it with the same idempotency_key, which answers with the original ticket if the first try was stored"

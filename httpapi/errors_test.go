@@ -1,13 +1,17 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -41,10 +45,12 @@ func TestServer_Errors(t *testing.T) {
 	leased := tb.do(t, http.MethodPost, "/v1/queues/done/leases", `{}`).expect(t, http.StatusOK)
 	lease := leased["jobs"].([]any)[0].(map[string]any)["lease"].(string)
 	tb.do(t, http.MethodPost, "/v1/jobs/"+succeeded+"/ack", fmt.Sprintf(`{"lease": %q}`, lease)).expect(t, http.StatusOK)
+	tb.submit(t, "q", `{"payload": {"a":1}, "idempotency_key": "used", "priority": 3, "delay": "1h"}`)
 
 	const submit = "/v1/queues/q/jobs"
 	text := map[string]string{"Content-Type": "text/plain"}
 	none := map[string]string{}
+	gzipped := map[string]string{"Content-Type": "application/json", "Content-Encoding": "gzip"}
 	big := `{"payload": "` + strings.Repeat("x", httpapi.DefaultMaxBodyBytes) + `"}`
 	overBatch := `{"jobs": [` + strings.Repeat(`{"payload": 0},`, httpapi.DefaultMaxBatch) + `{"payload": 0}]}`
 	cases := []errorCase{
@@ -84,7 +90,7 @@ func TestServer_Errors(t *testing.T) {
 		{name: "KeyNUL", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": "a\u0000b"}`, status: 400, code: "invalid_request"},
 		{name: "KeyControl", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": "a\nb"}`, status: 400, code: "invalid_request"},
 		{name: "KeyNotUTF8", method: "POST", path: submit, body: "{\"payload\": 1, \"idempotency_key\": \"a\xffb\"}", status: 400, code: "invalid_json"},
-		{name: "KeyLoneSurrogate", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": "a\ud800b"}`, status: 400, code: "invalid_request"},
+		{name: "KeyLoneSurrogate", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": "a\ud800b"}`, status: 400, code: "invalid_json"},
 		{name: "KeyTooLong", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": "` + strings.Repeat("k", 257) + `"}`, status: 400, code: "invalid_request"},
 		{name: "KeyWrongType", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": 7}`, status: 400, code: "invalid_request"},
 		{name: "PayloadNotUTF8", method: "POST", path: submit, body: "{\"payload\": \"\xc0\xaf\"}", status: 400, code: "invalid_json"},
@@ -95,9 +101,45 @@ func TestServer_Errors(t *testing.T) {
 		{name: "TimeoutAbsurd", method: "POST", path: submit, body: `{"payload": 1, "timeout": "100000h"}`, status: 400, code: "invalid_request"},
 		{name: "PriorityHuge", method: "POST", path: submit, body: `{"payload": 1, "priority": 1e30}`, status: 400, code: "invalid_request"},
 		{name: "PriorityFraction", method: "POST", path: submit, body: `{"payload": 1, "priority": 1.5}`, status: 400, code: "invalid_request"},
+		{name: "PriorityExponent", method: "POST", path: submit, body: `{"payload": 1, "priority": 1e3}`, status: 400, code: "invalid_request"},
+		{name: "MaxAttemptsExponent", method: "POST", path: submit, body: `{"payload": 1, "max_attempts": 2E3}`, status: 400, code: "invalid_request"},
+		{name: "MaxAttemptsObject", method: "POST", path: submit, body: `{"payload": 1, "max_attempts": {}}`, status: 400, code: "invalid_request"},
 		{name: "MaxAttemptsTooMany", method: "POST", path: submit, body: `{"payload": 1, "max_attempts": 1001}`, status: 400, code: "invalid_request"},
+		// A field that is given is held to its rule: an explicit zero value
+		// never silently means the queue's default.
+		{name: "RunAtZeroTime", method: "POST", path: submit, body: `{"payload": 1, "run_at": "0001-01-01T00:00:00Z"}`, status: 400, code: "invalid_request"},
+		{name: "MaxAttemptsZero", method: "POST", path: submit, body: `{"payload": 1, "max_attempts": 0}`, status: 400, code: "invalid_request"},
+		{name: "TimeoutZero", method: "POST", path: submit, body: `{"payload": 1, "timeout": "0s"}`, status: 400, code: "invalid_request"},
+		{name: "TimeoutOneNanosecond", method: "POST", path: submit, body: `{"payload": 1, "timeout": "1ns"}`, status: 400, code: "invalid_request"},
+		{name: "TimeoutUnderASecond", method: "POST", path: submit, body: `{"payload": 1, "timeout": "999ms"}`, status: 400, code: "invalid_request"},
+		{name: "KeyEmpty", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": ""}`, status: 400, code: "invalid_request"},
+		{name: "BatchKeyEmpty", method: "POST", path: submit, body: `{"jobs": [{"payload": 1, "idempotency_key": "a"}, {"payload": 2, "idempotency_key": ""}]}`, status: 400, code: "invalid_request"},
+		{name: "BatchMaxAttemptsZero", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, {"payload": 2, "max_attempts": 0}]}`, status: 400, code: "invalid_request"},
+		{name: "BatchJobNotAnObject", method: "POST", path: submit, body: `{"jobs": [1]}`, status: 400, code: "invalid_request"},
+		{name: "DelayNumber", method: "POST", path: submit, body: `{"payload": 1, "delay": 5}`, status: 400, code: "invalid_request"},
 		{name: "BatchNotAnArray", method: "POST", path: submit, body: `{"jobs": {"payload": 1}}`, status: 400, code: "invalid_request"},
 		{name: "BatchNullJob", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, null]}`, status: 400, code: "invalid_request"},
+		// 400: one rule for every body (strict.go): no key twice, at any
+		// depth; request field names exactly as documented; no lone
+		// surrogate, in any string.
+		{name: "DuplicatePayload", method: "POST", path: submit, body: `{"payload": 1, "payload": 2}`, status: 400, code: "duplicate_key"},
+		{name: "DuplicateKey", method: "POST", path: submit, body: `{"payload": 1, "idempotency_key": "a", "idempotency_key": "b"}`, status: 400, code: "duplicate_key"},
+		{name: "DuplicateEscapedKey", method: "POST", path: submit, body: `{"payload": 1, "p\u0061yload": 2}`, status: 400, code: "duplicate_key"},
+		{name: "DuplicateJobs", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}], "jobs": [{"payload": 2}]}`, status: 400, code: "duplicate_key"},
+		{name: "DuplicateInBatchJob", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, {"payload": 2, "priority": 1, "priority": 2}]}`, status: 400, code: "duplicate_key"},
+		{name: "DuplicateInPayload", method: "POST", path: submit, body: `{"payload": {"a": 1, "a": 2}}`, status: 400, code: "duplicate_key"},
+		{name: "DuplicateDeepInBatchPayload", method: "POST", path: submit, body: `{"jobs": [{"payload": [{"x": {"b": 1, "c": 2, "b": 3}}]}]}`, status: 400, code: "duplicate_key"},
+		{name: "FieldNameCase", method: "POST", path: submit, body: `{"Payload": 1}`, status: 400, code: "unknown_field"},
+		{name: "FieldNameCaseTwice", method: "POST", path: submit, body: `{"payload": 1, "PAYLOAD": 2}`, status: 400, code: "unknown_field"},
+		{name: "FieldNameKelvinSign", method: "POST", path: submit, body: `{"payload": 1, "idempotency_\u212aey": "a"}`, status: 400, code: "unknown_field"},
+		{name: "FieldNameCaseInBatch", method: "POST", path: submit, body: `{"jobs": [{"payload": 1, "Priority": 2}]}`, status: 400, code: "unknown_field"},
+		{name: "PayloadLoneSurrogate", method: "POST", path: submit, body: `{"payload": "\ud800"}`, status: 400, code: "invalid_json"},
+		{name: "PayloadLoneLowSurrogate", method: "POST", path: submit, body: `{"payload": "\udc00x"}`, status: 400, code: "invalid_json"},
+		{name: "PayloadSurrogatesReversed", method: "POST", path: submit, body: `{"payload": "\udc00\ud800"}`, status: 400, code: "invalid_json"},
+		{name: "PayloadHighThenEscape", method: "POST", path: submit, body: `{"payload": "\ud800\n"}`, status: 400, code: "invalid_json"},
+		{name: "PayloadKeyLoneSurrogate", method: "POST", path: submit, body: `{"payload": {"\udbff": 1}}`, status: 400, code: "invalid_json"},
+		{name: "BatchPayloadLoneSurrogate", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, {"payload": ["ok", "\ud834"]}]}`, status: 400, code: "invalid_json"},
+		{name: "DuplicateOnPause", method: "POST", path: "/v1/queues/q/pause", body: `{"a": 1, "a": 1}`, status: 400, code: "duplicate_key"},
 		{name: "UnknownQueryParameter", method: "POST", path: submit + "?wait=1s", body: `{"payload": 1}`, status: 400, code: "unknown_field"},
 		{name: "BodyOnPause", method: "POST", path: "/v1/queues/q/pause", body: `{"paused": true}`, status: 400, code: "unknown_field"},
 		// 400: the URL.
@@ -129,8 +171,8 @@ func TestServer_Errors(t *testing.T) {
 		{name: "UnknownRootRoute", method: "GET", path: "/nope", status: 404, code: "not_found"},
 		{name: "UncleanPath", method: "POST", path: "/v1/queues/q/../q/jobs", body: `{"payload": 1}`, status: 404, code: "not_found"},
 		// 405.
-		{name: "DeleteJobs", method: "DELETE", path: submit, status: 405, code: "method_not_allowed", allow: "GET, POST"},
-		{name: "PutJob", method: "PUT", path: "/v1/jobs/" + queued, body: `{"payload": 1}`, status: 405, code: "method_not_allowed", allow: "DELETE, GET"},
+		{name: "DeleteJobs", method: "DELETE", path: submit, status: 405, code: "method_not_allowed", allow: "GET, HEAD, POST"},
+		{name: "PutJob", method: "PUT", path: "/v1/jobs/" + queued, body: `{"payload": 1}`, status: 405, code: "method_not_allowed", allow: "DELETE, GET, HEAD"},
 		{name: "GetRetry", method: "GET", path: "/v1/jobs/" + canceled + "/retry", status: 405, code: "method_not_allowed", allow: "POST"},
 		{name: "GetPause", method: "GET", path: "/v1/queues/q/pause", status: 405, code: "method_not_allowed", allow: "POST"},
 		{name: "PostHealthz", method: "POST", path: "/healthz", status: 405, code: "method_not_allowed", allow: "GET, HEAD"},
@@ -139,12 +181,34 @@ func TestServer_Errors(t *testing.T) {
 		{name: "RetryQueued", method: "POST", path: "/v1/jobs/" + queued + "/retry", status: 409, code: "not_retryable"},
 		{name: "RetrySucceeded", method: "POST", path: "/v1/jobs/" + succeeded + "/retry", status: 409, code: "not_retryable"},
 		{name: "CancelSucceeded", method: "DELETE", path: "/v1/jobs/" + succeeded, status: 409, code: "already_final"},
+		// 409: a key names one request; a retry repeats it exactly.
+		{name: "KeyReusedPayload", method: "POST", path: submit, body: `{"payload": {"a":2}, "idempotency_key": "used", "priority": 3, "delay": "1h"}`, status: 409, code: "idempotency_key_reused"},
+		{name: "KeyReusedPayloadSpacing", method: "POST", path: submit, body: `{"payload": {"a": 1}, "idempotency_key": "used", "priority": 3, "delay": "1h"}`, status: 409, code: "idempotency_key_reused"},
+		{name: "KeyReusedPriority", method: "POST", path: submit, body: `{"payload": {"a":1}, "idempotency_key": "used", "priority": 4, "delay": "1h"}`, status: 409, code: "idempotency_key_reused"},
+		{name: "KeyReusedDelay", method: "POST", path: submit, body: `{"payload": {"a":1}, "idempotency_key": "used", "priority": 3, "delay": "2h"}`, status: 409, code: "idempotency_key_reused"},
+		{name: "KeyReusedRunAtForDelay", method: "POST", path: submit, body: `{"payload": {"a":1}, "idempotency_key": "used", "priority": 3, "run_at": "` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`, status: 409, code: "idempotency_key_reused"},
+		{name: "KeyReusedOptionAdded", method: "POST", path: submit, body: `{"payload": {"a":1}, "idempotency_key": "used", "priority": 3, "delay": "1h", "max_attempts": 10}`, status: 409, code: "idempotency_key_reused"},
+		{name: "KeyReusedTimeout", method: "POST", path: submit, body: `{"payload": {"a":1}, "idempotency_key": "used", "priority": 3, "delay": "1h", "timeout": "10m"}`, status: 409, code: "idempotency_key_reused"},
+		{name: "BatchKeyReused", method: "POST", path: submit, body: `{"jobs": [{"payload": 7}, {"payload": 8, "idempotency_key": "used"}]}`, status: 409, code: "idempotency_key_reused"},
+		{name: "BatchKeyTwiceDiffering", method: "POST", path: submit, body: `{"jobs": [{"payload": 1, "idempotency_key": "twin"}, {"payload": 2, "idempotency_key": "twin"}]}`, status: 409, code: "idempotency_key_reused"},
 		// 413, 415, 429.
 		{name: "BodyTooLarge", method: "POST", path: submit, body: big, status: 413, code: "body_too_large"},
 		{name: "TextBody", method: "POST", path: submit, body: `{"payload": 1}`, header: text, status: 415, code: "unsupported_media_type"},
 		{name: "NoContentType", method: "POST", path: submit, body: `{"payload": 1}`, header: none, status: 415, code: "unsupported_media_type"},
 		{name: "NoContentTypeNoBody", method: "POST", path: submit, header: none, status: 415, code: "unsupported_media_type"},
 		{name: "TextBodyOnPause", method: "POST", path: "/v1/queues/q/pause", body: `{}`, header: text, status: 415, code: "unsupported_media_type"},
+		// Content-Encoding: gzip is read, with --max-body applied to the
+		// decompressed bytes; no other coding is.
+		{name: "GzipNotGzip", method: "POST", path: submit, body: `{"payload": 1}`, header: gzipped, status: 400, code: "invalid_encoding"},
+		{name: "GzipCutShort", method: "POST", path: submit, body: gz(t, `{"payload": 1}`)[:12], header: gzipped, status: 400, code: "invalid_encoding"},
+		{name: "GzipEmpty", method: "POST", path: submit, header: gzipped, status: 400, code: "invalid_encoding"},
+		{name: "GzipTrailingGarbage", method: "POST", path: submit, body: gz(t, `{"payload": 1}`) + "junk", header: gzipped, status: 400, code: "invalid_encoding"},
+		{name: "GzipBadJSON", method: "POST", path: submit, body: gz(t, `{"payload": nope}`), header: gzipped, status: 400, code: "invalid_json"},
+		{name: "GzipDuplicateKey", method: "POST", path: submit, body: gz(t, `{"payload": 1, "payload": 2}`), header: gzipped, status: 400, code: "duplicate_key"},
+		{name: "GzipBomb", method: "POST", path: submit, body: gz(t, `{"payload": "`+strings.Repeat("0", 2*httpapi.DefaultMaxBodyBytes)+`"}`), header: gzipped, status: 413, code: "body_too_large"},
+		{name: "EncodingBrotli", method: "POST", path: submit, body: `{"payload": 1}`, header: map[string]string{"Content-Type": "application/json", "Content-Encoding": "br"}, status: 415, code: "unsupported_encoding"},
+		{name: "EncodingTwice", method: "POST", path: submit, body: gz(t, gz(t, `{"payload": 1}`)), header: map[string]string{"Content-Type": "application/json", "Content-Encoding": "gzip, gzip"}, status: 415, code: "unsupported_encoding"},
+		{name: "EncodingOnPause", method: "POST", path: "/v1/queues/q/pause", body: `{}`, header: map[string]string{"Content-Type": "application/json", "Content-Encoding": "deflate"}, status: 415, code: "unsupported_encoding"},
 		{name: "QueueFull", method: "POST", path: "/v1/queues/small/jobs", body: `{"payload": 4}`, status: 429, code: "queue_full", retryAfter: "1"},
 		{name: "QueueFullBatch", method: "POST", path: "/v1/queues/small/jobs", body: `{"jobs": [{"payload": 4}, {"payload": 5}]}`, status: 429, code: "queue_full", retryAfter: "1"},
 	}
@@ -152,6 +216,20 @@ func TestServer_Errors(t *testing.T) {
 		// Ensure that this request is refused and changes nothing.
 		t.Run(c.name, func(t *testing.T) { tb.expectRefused(t, c) })
 	}
+}
+
+// goType matches the Go type names that once leaked into messages.
+var goType = regexp.MustCompile(`\b(u?int(8|16|32|64)?|float(32|64)|bool|httpapi\.\w+|jobFields|json\.\w+)\b`)
+
+// gz compresses s with gzip.
+func gz(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	_, err := w.Write([]byte(s))
+	must(t, err)
+	must(t, w.Close())
+	return b.String()
 }
 
 // expectRefused sends c and checks the answer and the unchanged state.
@@ -170,8 +248,14 @@ func (tb *testBundle) expectRefused(t *testing.T, c errorCase) {
 	if got := r.header.Get("Retry-After"); got != c.retryAfter {
 		t.Errorf("Retry-After = %q, want %q", got, c.retryAfter)
 	}
-	if c.status == http.StatusUnsupportedMediaType && !strings.Contains(msg, "Content-Type: application/json") {
+	if goType.MatchString(msg) {
+		t.Errorf("message %q names a Go type; the API speaks JSON", msg)
+	}
+	if c.code == "unsupported_media_type" && !strings.Contains(msg, "Content-Type: application/json") {
 		t.Errorf("415 message %q does not tell how to fix it", msg)
+	}
+	if c.code == "unsupported_encoding" && (!strings.Contains(msg, "Content-Encoding: gzip") || r.header.Get("Accept-Encoding") != "gzip") {
+		t.Errorf("415 %q with Accept-Encoding %q does not tell how to fix it", msg, r.header.Get("Accept-Encoding"))
 	}
 	if after := tb.snapshot(t); after != before {
 		t.Fatalf("the refused request changed the state:\nbefore %s\nafter  %s", before, after)

@@ -123,10 +123,10 @@ func (a fuzzAnswer) refused() bool { return a.status >= 400 }
 // (httpapi/errors.go classify). 503 (not ready, shutting down, store failed)
 // and 500 are never the answer to what a client sends.
 var fuzzCodes = map[int][]string{
-	http.StatusBadRequest:            {"invalid_request", "invalid_json", "unknown_field", "invalid_ticket"},
+	http.StatusBadRequest:            {"invalid_request", "invalid_json", "unknown_field", "invalid_ticket", "duplicate_key"},
 	http.StatusNotFound:              {"not_found"},
 	http.StatusMethodNotAllowed:      {"method_not_allowed"},
-	http.StatusConflict:              {"already_final", "not_retryable", "job_canceled", "has_executor", "lease_mismatch", "conflict"},
+	http.StatusConflict:              {"already_final", "not_retryable", "job_canceled", "has_executor", "lease_mismatch", "conflict", "idempotency_key_reused"},
 	http.StatusRequestEntityTooLarge: {"body_too_large"},
 	http.StatusUnsupportedMediaType:  {"unsupported_media_type"},
 	http.StatusTooManyRequests:       {"queue_full"},

@@ -216,7 +216,7 @@ func expectKeys(t *testing.T, m map[string]any, keys ...string) {
 
 // Field lists of the views, as the API documents them.
 var (
-	summaryKeys = []string{"ticket", "queue", "state", "attempts", "max_attempts", "interrupted", "priority",
+	summaryKeys = []string{"ticket", "queue", "state", "attempts", "max_attempts", "timeout", "interrupted", "priority",
 		"created_at", "updated_at", "run_at", "started_at", "finished_at"}
 	jobKeys   = append(slices.Clone(summaryKeys), "result", "payload", "errors")
 	statsKeys = []string{"queue", "paused", "counts", "in_flight", "oldest_queued_age_seconds", "limits", "overrides"}
@@ -271,11 +271,13 @@ func (tb *testBundle) submit(t *testing.T, queue, body string) string {
 }
 
 // signalingQueue is a real queue whose Wait reports when it starts and
-// what it returned, so that tests can order events without sleeping.
+// what it returned, so that tests can order events without sleeping; its
+// Lease reports when it starts if leasing is set.
 type signalingQueue struct {
 	*ticketq.Queue
 	waiting chan struct{}
 	waited  chan error
+	leasing chan struct{}
 }
 
 func newSignalingQueue(q *ticketq.Queue) *signalingQueue {
@@ -287,6 +289,13 @@ func (q *signalingQueue) Wait(ctx context.Context, t ticketq.Ticket) (*ticketq.J
 	j, err := q.Queue.Wait(ctx, t)
 	q.waited <- err
 	return j, err
+}
+
+func (q *signalingQueue) Lease(ctx context.Context, queue string, maxJobs int, visibility, wait time.Duration) ([]*ticketq.Job, error) {
+	if q.leasing != nil {
+		q.leasing <- struct{}{}
+	}
+	return q.Queue.Lease(ctx, queue, maxJobs, visibility, wait)
 }
 
 // fakeQueue fails every call with err, or panics when err is nil. It stands

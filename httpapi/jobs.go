@@ -11,10 +11,12 @@ import (
 )
 
 // getJob answers a job's view. With ?wait=30s it long-polls: it answers as
-// soon as the job is final, or with the job as it is when the wait passes,
-// the client goes away or the server starts draining. A submit token reads
-// only the jobs it submitted: any other ticket answers 404 not_found, as an
-// unknown one does.
+// soon as the job is final, or with the job as it is when the wait passes.
+// A wait that the server's shutdown cuts short (Drain) answers 503
+// shutting_down with Retry-After instead: the job may still change, and a
+// 200 would read as "the wait passed". A submit token reads only the jobs
+// it submitted: any other ticket answers 404 not_found, as an unknown one
+// does.
 func (s *Server) getJob(q Queue, r *http.Request) (reply, error) {
 	t, err := ticketParam(r)
 	if err != nil {
@@ -54,10 +56,10 @@ func (s *Server) getJob(q Queue, r *http.Request) (reply, error) {
 		return reply{}, err
 	}
 	defer done()
-	ctx, cancel := context.WithTimeout(r.Context(), wait)
-	defer cancel()
-	stop := context.AfterFunc(s.drained, cancel)
+	ctx, stop := s.longPollContext(r)
 	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
 	j, err := q.Wait(ctx, t)
 	if err != nil && ctx.Err() != nil {
 		// The wait ended before the job did: that is an answer, not an
@@ -70,6 +72,9 @@ func (s *Server) getJob(q Queue, r *http.Request) (reply, error) {
 	}
 	if err != nil {
 		return reply{}, err
+	}
+	if !j.State.Final() && errors.Is(context.Cause(ctx), errShuttingDown) {
+		return reply{}, errorf(errShuttingDown, "the wait for ticket %s ended before the job did (it is %s); wait again after the restart or on another instance", t, j.State)
 	}
 	return ok(newJobView(j))
 }
@@ -89,7 +94,10 @@ func readable(q Queue, r *http.Request, t job.Ticket) (*job.Job, error) {
 	return nil, err
 }
 
-// cancel cancels a job; a final one answers 409 already_final.
+// cancel cancels a job; a final one answers 409 already_final. A submit
+// token cancels only the jobs it submitted: the client that asked for the
+// work is the one that knows it is no longer wanted. Any other ticket
+// answers 404 not_found, as an unknown one does, and is left alone.
 func (s *Server) cancel(q Queue, r *http.Request) (reply, error) {
 	t, err := ticketParam(r)
 	if err != nil {
@@ -97,6 +105,13 @@ func (s *Server) cancel(q Queue, r *http.Request) (reply, error) {
 	}
 	if _, err := query(r); err != nil {
 		return reply{}, err
+	}
+	// A job's submitter never changes, nor does a ticket name another
+	// job, so the check holds for the cancel that follows it.
+	if ownJobsOnly(r) {
+		if _, err := readable(q, r, t); err != nil {
+			return reply{}, err
+		}
 	}
 	j, err := q.Cancel(r.Context(), t)
 	if err != nil {

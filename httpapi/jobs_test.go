@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,12 +44,34 @@ func TestServer_Submit(t *testing.T) {
 		}
 	})
 
+	// Ensure that JSON the strict rules allow is stored as sent: keys that
+	// differ only in case inside a payload, the same key in two objects, a
+	// surrogate pair; and that the job view reads back with a strict parser.
+	t.Run("StrictButValid", func(t *testing.T) {
+		tb := setup(t, nil)
+		payload := `{"a":1,"A":2,"x":{"a":3},"y":{"a":4},"s":"\ud83d\ude00"}`
+		tk := tb.submit(t, "q", `{"payload": `+payload+`}`)
+		r := tb.do(t, http.MethodGet, "/v1/jobs/"+tk, "")
+		var view struct{ Payload json.RawMessage }
+		must(t, json.Unmarshal(r.body, &view))
+		if string(view.Payload) != payload {
+			t.Fatalf("payload = %s, want %s", view.Payload, payload)
+		}
+		var decoded map[string]any
+		must(t, json.Unmarshal(view.Payload, &decoded))
+		if decoded["s"] != "😀" || decoded["a"] != 1.0 || decoded["A"] != 2.0 {
+			t.Fatalf("payload decodes to %v", decoded)
+		}
+	})
+
 	// Ensure that a repeated idempotency key answers 200 with the original
-	// ticket and changes nothing.
+	// ticket when the request is the same, 409 idempotency_key_reused when
+	// it is not, and changes nothing either way.
 	t.Run("Idempotent", func(t *testing.T) {
 		tb := setup(t, nil)
-		first := tb.submit(t, "q", `{"payload": 1, "idempotency_key": "k"}`)
-		r := tb.do(t, http.MethodPost, "/v1/queues/q/jobs", `{"payload": 2, "idempotency_key": "k"}`)
+		first := tb.submit(t, "q", `{"payload": 1, "idempotency_key": "k", "delay": "1h"}`)
+		before := tb.snapshot(t)
+		r := tb.do(t, http.MethodPost, "/v1/queues/q/jobs", `{"idempotency_key": "k", "delay": "1h", "payload": 1}`)
 		m := r.expect(t, http.StatusOK)
 		want := map[string]any{"ticket": first, "queue": "q", "state": "queued", "duplicate": true}
 		if !reflect.DeepEqual(m, want) {
@@ -56,6 +79,13 @@ func TestServer_Submit(t *testing.T) {
 		}
 		if loc := r.header.Get("Location"); loc != "/v1/jobs/"+first {
 			t.Fatalf("Location = %q", loc)
+		}
+		r = tb.do(t, http.MethodPost, "/v1/queues/q/jobs", `{"payload": 2, "idempotency_key": "k", "delay": "1h"}`)
+		if msg := r.expectError(t, http.StatusConflict, "idempotency_key_reused"); !strings.Contains(msg, "ticket "+first) {
+			t.Fatalf("message %q does not name the ticket the key holds", msg)
+		}
+		if after := tb.snapshot(t); after != before {
+			t.Fatalf("the repeats changed the state:\nbefore %s\nafter  %s", before, after)
 		}
 		j := tb.do(t, http.MethodGet, "/v1/jobs/"+first, "").expect(t, http.StatusOK)
 		if j["payload"] != json.Number("1") || j["idempotency_key"] != "k" {
@@ -79,13 +109,36 @@ func TestServer_Submit(t *testing.T) {
 		if !reflect.DeepEqual(m, want) {
 			t.Fatalf("body = %v, want %v", m, want)
 		}
-		m = tb.do(t, http.MethodPost, "/v1/queues/q/jobs", `{"jobs": [{"payload": 3, "idempotency_key": "b"}]}`).expect(t, http.StatusOK)
+		m = tb.do(t, http.MethodPost, "/v1/queues/q/jobs", `{"jobs": [{"payload": 2, "idempotency_key": "b"}]}`).expect(t, http.StatusOK)
 		want = map[string]any{
 			"tickets": []any{"2"},
 			"jobs":    []any{map[string]any{"ticket": "2", "state": "queued", "duplicate": true}},
 		}
 		if !reflect.DeepEqual(m, want) {
 			t.Fatalf("all-duplicate body = %v, want %v", m, want)
+		}
+	})
+
+	// Ensure that two jobs of one batch with the same key are one request
+	// made twice when they are the same: one job is stored, and both get
+	// its ticket, the second marked duplicate.
+	t.Run("BatchSameKeyTwice", func(t *testing.T) {
+		tb := setup(t, nil)
+		m := tb.do(t, http.MethodPost, "/v1/queues/q/jobs", `{"jobs": [{"payload": 1, "idempotency_key": "t"}, {"payload": 2}, {"payload": 1, "idempotency_key": "t"}]}`).expect(t, http.StatusAccepted)
+		want := map[string]any{
+			"tickets": []any{"1", "2", "1"},
+			"jobs": []any{
+				map[string]any{"ticket": "1", "state": "queued", "duplicate": false},
+				map[string]any{"ticket": "2", "state": "queued", "duplicate": false},
+				map[string]any{"ticket": "1", "state": "queued", "duplicate": true},
+			},
+		}
+		if !reflect.DeepEqual(m, want) {
+			t.Fatalf("body = %v, want %v", m, want)
+		}
+		st := tb.do(t, http.MethodGet, "/v1/queues/q", "").expect(t, http.StatusOK)
+		if st["counts"].(map[string]any)["queued"] != json.Number("2") {
+			t.Fatalf("stats = %v, want 2 jobs stored", st)
 		}
 	})
 
@@ -96,12 +149,24 @@ func TestServer_Submit(t *testing.T) {
 		tk := tb.submit(t, "q", `{"payload": "x", "priority": 7, "max_attempts": 3, "timeout": "30s", "delay": "1h"}`)
 		after := time.Now()
 		j := tb.do(t, http.MethodGet, "/v1/jobs/"+tk, "").expect(t, http.StatusOK)
-		if j["priority"] != json.Number("7") || j["max_attempts"] != json.Number("3") {
+		if j["priority"] != json.Number("7") || j["max_attempts"] != json.Number("3") || j["timeout"] != "30s" {
 			t.Fatalf("job = %v", j)
 		}
 		runAt := parseTime(t, j["run_at"])
 		if runAt.Before(before.Add(time.Hour)) || runAt.After(after.Add(time.Hour)) {
 			t.Fatalf("run_at %s is not an hour after the submit (%s..%s)", runAt, before, after)
+		}
+	})
+
+	// Ensure that the job view shows the timeout in force: the queue's when
+	// the job gives none, and the shortest a job may ask for as it was.
+	t.Run("Timeout", func(t *testing.T) {
+		tb := setup(t, nil)
+		for body, want := range map[string]string{`{"payload": 1}`: "10m0s", `{"payload": 1, "timeout": "1s"}`: "1s", `{"payload": 1, "timeout": "168h"}`: "168h0m0s"} {
+			tk := tb.submit(t, "q", body)
+			if j := tb.do(t, http.MethodGet, "/v1/jobs/"+tk, "").expect(t, http.StatusOK); j["timeout"] != want {
+				t.Errorf("%s: timeout %v, want %s", body, j["timeout"], want)
+			}
 		}
 	})
 
@@ -306,4 +371,41 @@ func parseTime(t *testing.T, v any) time.Time {
 		t.Fatalf("timestamp %q: %v (location %v)", s, err, at.Location())
 	}
 	return at
+}
+
+// Ensure that a number is judged by its value, not its spelling: 1e2 is the
+// integer 100, 1e9 is refused with the same message as 1000000000, and no
+// message names a Go type.
+func TestServer_NumberSpellings(t *testing.T) {
+	tb := setup(t, nil)
+	tk := tb.submit(t, "q", `{"payload": 1, "priority": 1e2, "max_attempts": 3.0}`)
+	j := tb.do(t, http.MethodGet, "/v1/jobs/"+tk, "").expect(t, http.StatusOK)
+	if j["priority"] != json.Number("100") || j["max_attempts"] != json.Number("3") {
+		t.Fatalf("priority %v, max_attempts %v; want 100 and 3", j["priority"], j["max_attempts"])
+	}
+	same := [][]string{
+		{`{"workers": 1e9}`, `{"workers": 1000000000}`, `{"workers": 1000000000.0}`},
+		{`{"burst": 2e6}`, `{"burst": 2000000}`},
+		{`{"rate": 1e7}`, `{"rate": 10000000}`},
+	}
+	for _, bodies := range same {
+		var first string
+		for _, body := range bodies {
+			msg := tb.do(t, http.MethodPatch, "/v1/queues/q", body).expectError(t, http.StatusBadRequest, "invalid_request")
+			if first == "" {
+				first = msg
+			} else if msg != first {
+				t.Errorf("%s answers %q, but %s answers %q", body, msg, bodies[0], first)
+			}
+		}
+	}
+	for body, want := range map[string]string{
+		`{"rate": 1e309}`:   `field "rate" must be a finite number, not number 1e309`,
+		`{"workers": 1.5}`:  `field "workers" must be an integer, not number 1.5`,
+		`{"workers": 1e30}`: `field "workers" must be an integer from -2^53 to 2^53, not number 1e30`,
+	} {
+		if msg := tb.do(t, http.MethodPatch, "/v1/queues/q", body).expectError(t, http.StatusBadRequest, "invalid_request"); !strings.Contains(msg, want) {
+			t.Errorf("%s answers %q, want it to say %q", body, msg, want)
+		}
+	}
 }

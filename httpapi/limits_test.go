@@ -2,8 +2,12 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,4 +99,35 @@ func TestServer_MaxQueues(t *testing.T) {
 	}
 	tb.submit(t, "a", `{"payload": 2}`)
 	tb.do(t, http.MethodPost, "/v1/queues/b/pause", "").expect(t, http.StatusOK)
+}
+
+// Ensure that the default limits agree: a full batch of DefaultMaxBatch
+// jobs of 400 bytes of JSON each, a typical job with its key, fits in
+// DefaultMaxBodyBytes and is stored whole.
+func TestServer_FullBatchFitsDefaultBody(t *testing.T) {
+	const jobBytes = 400
+	tb := setup(t, nil)
+	var b strings.Builder
+	b.WriteString(`{"jobs":[`)
+	for i := range httpapi.DefaultMaxBatch {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		job := fmt.Sprintf(`{"payload":{"user":"u%05d","email":"user%05d@example.com","action":"welcome","text":""},"idempotency_key":"signup-%05d"}`, i, i, i)
+		// Pad the text so that the job, with its comma, is jobBytes long.
+		pad := strings.Repeat("x", jobBytes-1-len(job))
+		b.WriteString(strings.Replace(job, `"text":""`, `"text":"`+pad+`"`, 1))
+	}
+	b.WriteString(`]}`)
+	if b.Len() > httpapi.DefaultMaxBodyBytes {
+		t.Fatalf("a batch of %d jobs of %d bytes is %d bytes, over the default body limit of %d", httpapi.DefaultMaxBatch, jobBytes, b.Len(), httpapi.DefaultMaxBodyBytes)
+	}
+	m := tb.do(t, http.MethodPost, "/v1/queues/q/jobs", b.String()).expect(t, http.StatusAccepted)
+	if n := len(m["tickets"].([]any)); n != httpapi.DefaultMaxBatch {
+		t.Fatalf("%d tickets, want %d", n, httpapi.DefaultMaxBatch)
+	}
+	st := tb.do(t, http.MethodGet, "/v1/queues/q", "").expect(t, http.StatusOK)
+	if got := st["counts"].(map[string]any)["queued"]; got != json.Number(strconv.Itoa(httpapi.DefaultMaxBatch)) {
+		t.Fatalf("%v jobs queued, want %d", got, httpapi.DefaultMaxBatch)
+	}
 }

@@ -372,6 +372,11 @@ func TestOpenAPI_Served(t *testing.T) {
 	s.call(ctx, http.MethodGet, "/v1/backup", nil, http.StatusOK)
 	s.call(ctx, http.MethodGet, MetricsPath, nil, http.StatusOK)
 
+	// HEAD on every GET route: the same answer without the body.
+	for _, p := range []string{acked, "/v1/queues", "/v1/queues/pull", "/v1/queues/pull/jobs", "/v1/openapi.json", "/v1/backup", MetricsPath} {
+		s.call(ctx, http.MethodHead, p, nil, http.StatusOK)
+	}
+
 	// Errors a client can provoke.
 	s.call(ctx, http.MethodPost, "/v1/queues/pull/jobs", []byte(`{"payload":1,"max_attemps":3}`), http.StatusBadRequest)
 	s.call(ctx, http.MethodPost, "/v1/queues/pull/jobs", []byte(`{"jobs":[{"payload":1},{"payload":2},{"payload":3},{"payload":4}]}`), http.StatusBadRequest)

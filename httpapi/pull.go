@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -16,9 +17,9 @@ const (
 )
 
 type leaseBody struct {
-	Max        *int    `json:"max"`
-	Visibility *string `json:"visibility"`
-	Wait       *string `json:"wait"`
+	Max        *wholeNumber `json:"max"`
+	Visibility *string      `json:"visibility"`
+	Wait       *string      `json:"wait"`
 }
 
 // lease hands out up to max due jobs of a pull queue, waiting up to wait
@@ -37,7 +38,7 @@ func (s *Server) lease(q Queue, r *http.Request) (reply, error) {
 	}
 	n := defaultLeaseMax
 	if body.Max != nil {
-		n = *body.Max
+		n = int(*body.Max)
 	}
 	vis, err := optDuration("visibility", body.Visibility, defaultVisibility)
 	if err != nil {
@@ -54,12 +55,16 @@ func (s *Server) lease(q Queue, r *http.Request) (reply, error) {
 		}
 		defer done()
 	}
-	// A long-poll ends when the server starts draining, like ?wait= does.
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stop := context.AfterFunc(s.drained, cancel)
+	// A long-poll ends when the server starts draining, like ?wait= does;
+	// jobs leased by then are answered (the worker holds them now), an
+	// empty wait is told that the server is going away, not that nothing
+	// came.
+	ctx, stop := s.longPollContext(r)
 	defer stop()
 	js, err := q.Lease(ctx, queue, n, vis, wait)
+	if len(js) == 0 && errors.Is(context.Cause(ctx), errShuttingDown) {
+		return reply{}, errorf(errShuttingDown, "the lease's wait ended before a job came; lease again after the restart or from another instance")
+	}
 	if err != nil {
 		return reply{}, err
 	}
@@ -154,9 +159,9 @@ func (s *Server) release(q Queue, r *http.Request) (reply, error) {
 }
 
 type progressBody struct {
-	Lease    string `json:"lease"`
-	Progress *int   `json:"progress"`
-	Message  string `json:"message"`
+	Lease    string       `json:"lease"`
+	Progress *wholeNumber `json:"progress"`
+	Message  string       `json:"message"`
 }
 
 type progressView struct {
@@ -175,10 +180,11 @@ func (s *Server) progress(q Queue, r *http.Request) (reply, error) {
 	if body.Progress == nil {
 		return reply{}, invalidf("invalid_request", "progress is required: a whole number from 0 to 100")
 	}
-	if err := q.Progress(r.Context(), t, body.Lease, *body.Progress, body.Message); err != nil {
+	p := int(*body.Progress)
+	if err := q.Progress(r.Context(), t, body.Lease, p, body.Message); err != nil {
 		return reply{}, err
 	}
-	return ok(progressView{Ticket: t.String(), Progress: *body.Progress, Message: body.Message})
+	return ok(progressView{Ticket: t.String(), Progress: p, Message: body.Message})
 }
 
 // settleRequest reads the ticket and a body that must name a lease.

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -130,7 +129,7 @@ func (s *Server) setPaused(q Queue, r *http.Request, set func(ctx context.Contex
 
 // patchField is one field of a PATCH body: absent (unchanged), null (the
 // override is removed) or a value (the override is set).
-type patchField[T any] struct {
+type patchField[T int | float64] struct {
 	set, null bool
 	v         T
 }
@@ -141,7 +140,9 @@ func (f *patchField[T]) UnmarshalJSON(b []byte) error {
 		f.null = true
 		return nil
 	}
-	return json.Unmarshal(b, &f.v)
+	v, err := decodeNumber[T](b)
+	f.v = v
+	return err
 }
 
 // apply writes the field into an override.

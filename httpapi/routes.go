@@ -17,6 +17,12 @@ func (s *Server) routes() *mux.Router {
 	// non-canonical one with a 301, which many clients follow as a GET.
 	r.SkipClean(true)
 
+	// Every GET route answers HEAD as well, as GET without the body:
+	// net/http drops what the handler writes and keeps the length.
+	get := func(path string, h http.Handler) {
+		r.Handle(path, h).Methods(http.MethodGet, http.MethodHead)
+	}
+
 	// Ordered by traffic: mux tries routes in order, a regexp each, so the
 	// submit and pull-worker routes come first.
 	r.Handle("/v1/queues/{queue}/jobs", s.v1(s.submit)).Methods(http.MethodPost)
@@ -26,23 +32,23 @@ func (s *Server) routes() *mux.Router {
 	r.Handle("/v1/jobs/{ticket}/nack", s.v1(s.nack)).Methods(http.MethodPost)
 	r.Handle("/v1/jobs/{ticket}/progress", s.v1(s.progress)).Methods(http.MethodPost)
 	r.Handle("/v1/jobs/{ticket}/release", s.v1(s.release)).Methods(http.MethodPost)
-	r.Handle("/v1/jobs/{ticket}", s.v1(s.getJob)).Methods(http.MethodGet)
-	r.Handle("/healthz", s.serve(s.healthz)).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/readyz", s.serve(s.readyz)).Methods(http.MethodGet, http.MethodHead)
+	get("/v1/jobs/{ticket}", s.v1(s.getJob))
+	get("/healthz", s.serve(s.healthz))
+	get("/readyz", s.serve(s.readyz))
 
-	r.Handle("/v1/queues", s.v1(s.listQueues)).Methods(http.MethodGet)
-	r.Handle("/v1/queues/{queue}", s.v1(s.queueStats)).Methods(http.MethodGet)
+	get("/v1/queues", s.v1(s.listQueues))
+	get("/v1/queues/{queue}", s.v1(s.queueStats))
 	r.Handle("/v1/queues/{queue}", s.v1(s.patchQueue)).Methods(http.MethodPatch)
-	r.Handle("/v1/queues/{queue}/jobs", s.v1(s.listJobs)).Methods(http.MethodGet)
+	get("/v1/queues/{queue}/jobs", s.v1(s.listJobs))
 	r.Handle("/v1/queues/{queue}/pause", s.v1(s.pause)).Methods(http.MethodPost)
 	r.Handle("/v1/queues/{queue}/resume", s.v1(s.resume)).Methods(http.MethodPost)
 	r.Handle("/v1/jobs/{ticket}", s.v1(s.cancel)).Methods(http.MethodDelete)
 	r.Handle("/v1/jobs/{ticket}/retry", s.v1(s.retry)).Methods(http.MethodPost)
-	r.HandleFunc("/v1/openapi.json", s.openapi).Methods(http.MethodGet)
-	r.Handle("/v1/backup", http.HandlerFunc(s.backup)).Methods(http.MethodGet)
+	get("/v1/openapi.json", http.HandlerFunc(s.openapi))
+	get("/v1/backup", http.HandlerFunc(s.backup))
 
 	if s.opts.Metrics != nil {
-		r.Handle(MetricsPath, s.opts.Metrics).Methods(http.MethodGet)
+		get(MetricsPath, s.opts.Metrics)
 	}
 	nameRoutes(r)
 
@@ -69,7 +75,7 @@ func (s *Server) serve(h func(r *http.Request) (reply, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Every route gets the cap, so that no handler can read an
 		// unbounded body by mistake.
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		r.Body = &bodyCap{ReadCloser: http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes), limit: s.opts.MaxBodyBytes}
 		rep, err := h(r)
 		if err != nil {
 			s.writeError(w, r, err)

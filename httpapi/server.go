@@ -50,7 +50,10 @@ var _ Queue = (*ticketq.Queue)(nil)
 
 // Defaults of Options.
 const (
-	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxBodyBytes holds a full batch (DefaultMaxBatch, 10,000
+	// jobs) of jobs of up to about 400 bytes of JSON each: the two
+	// defaults must agree, or the batch limit could not be reached.
+	DefaultMaxBodyBytes = 4 << 20
 	DefaultMaxWait      = 60 * time.Second
 	DefaultMaxLongPolls = 1024
 	DefaultMaxBatch     = ticketq.MaxBatch
@@ -60,7 +63,8 @@ const (
 // Options{} is a working configuration.
 type Options struct {
 	// MaxBodyBytes caps a request body; a larger one is refused with 413
-	// body_too_large before anything is stored. Defaults to 1 MiB.
+	// body_too_large before anything is stored. A gzipped body is held to
+	// it once decompressed. Defaults to 4 MiB (DefaultMaxBodyBytes).
 	MaxBodyBytes int64
 	// MaxWait is the longest long-poll a client may ask for with
 	// GET /v1/jobs/{ticket}?wait=; a longer one is refused with 400. The
@@ -172,8 +176,9 @@ func (s *Server) SetQueue(q Queue) {
 
 // Drain marks the server as shutting down: /readyz answers 503 so that load
 // balancers stop sending traffic, every /v1 request answers 503
-// shutting_down with Connection: close, and long-polls in flight return the
-// job as it is. /healthz still answers 200. Call it before
+// shutting_down with Retry-After and Connection: close, and long-polls in
+// flight end at once, answering the same unless they got what they waited
+// for (a final job, leased jobs). /healthz still answers 200. Call it before
 // http.Server.Shutdown. It cannot be undone.
 func (s *Server) Drain() {
 	s.draining.Store(true)
@@ -215,6 +220,19 @@ func (s *Server) readyz(r *http.Request) (reply, error) {
 		return reply{status: http.StatusServiceUnavailable, body: statusView{Status: "recovering"}}, nil
 	}
 	return ok(statusView{Status: "ready"})
+}
+
+// longPollContext returns the context of a request that may wait: it ends
+// with the request, and when the server starts draining, with cause
+// errShuttingDown, so that the handler can tell a wait cut short by the
+// shutdown from one that passed. The caller calls stop when it is done.
+func (s *Server) longPollContext(r *http.Request) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	unhook := context.AfterFunc(s.drained, func() { cancel(errShuttingDown) })
+	return ctx, func() {
+		unhook()
+		cancel(nil)
+	}
 }
 
 // startLongPoll takes one of the MaxLongPolls places, or refuses at once:

@@ -50,9 +50,9 @@ func TestServer_Readyz(t *testing.T) {
 		expectStatus(t, "/readyz", http.StatusServiceUnavailable, "shutting_down")
 		expectStatus(t, "/healthz", http.StatusOK, "ok")
 		for _, c := range []errorCase{
-			{method: "GET", path: "/v1/queues", status: 503, code: "shutting_down"},
-			{method: "POST", path: "/v1/queues/q/jobs", body: `{"payload": 2}`, status: 503, code: "shutting_down"},
-			{method: "DELETE", path: "/v1/jobs/1", status: 503, code: "shutting_down"},
+			{method: "GET", path: "/v1/queues", status: 503, code: "shutting_down", retryAfter: "1"},
+			{method: "POST", path: "/v1/queues/q/jobs", body: `{"payload": 2}`, status: 503, code: "shutting_down", retryAfter: "1"},
+			{method: "DELETE", path: "/v1/jobs/1", status: 503, code: "shutting_down", retryAfter: "1"},
 		} {
 			tb.expectRefused(t, c)
 			if r := tb.do(t, c.method, c.path, c.body); !r.close {
@@ -62,21 +62,76 @@ func TestServer_Readyz(t *testing.T) {
 	})
 }
 
-// Ensure that Drain ends a long-poll in flight with the job as it is, so
-// that it does not hold up the shutdown.
+// Ensure that Drain ends the long-polls in flight at once, so that they do
+// not hold up the shutdown, and tells their clients that the server is
+// going away (503 shutting_down, Retry-After, Connection: close) rather
+// than answering as if the wait had passed; and that nothing changes.
 func TestServer_Drain(t *testing.T) {
+	cases := []struct {
+		name, method, path, body string
+		started                  func(sq *signalingQueue) <-chan struct{}
+	}{
+		{"Wait", http.MethodGet, "/v1/jobs/1?wait=60s", "", func(sq *signalingQueue) <-chan struct{} { return sq.waiting }},
+		{"Lease", http.MethodPost, "/v1/queues/empty/leases", `{"wait": "30s"}`, func(sq *signalingQueue) <-chan struct{} { return sq.leasing }},
+	}
+	for _, c := range cases {
+		// Ensure that this long-poll is ended by Drain and told why.
+		t.Run(c.name, func(t *testing.T) {
+			q := openQueue(t, nil)
+			sq := newSignalingQueue(q)
+			sq.leasing = make(chan struct{}, 1)
+			tb := serve(t, q, httpapi.New(sq, httpapi.Options{}))
+			tk := tb.submit(t, "idle", `{"payload": 1}`)
+			if tk != "1" {
+				t.Fatalf("ticket %s, want 1", tk)
+			}
+			before := tb.snapshot(t)
+			res := make(chan response, 1)
+			go func() {
+				h := map[string]string{}
+				if c.body != "" {
+					h["Content-Type"] = "application/json"
+				}
+				r, err := tb.send(context.Background(), c.method, c.path, c.body, h)
+				if err != nil {
+					t.Errorf("%s %s: %v", c.method, c.path, err)
+				}
+				res <- r
+			}()
+			<-c.started(sq)
+			tb.api.Drain()
+			r := <-res
+			msg := r.expectError(t, http.StatusServiceUnavailable, "shutting_down")
+			if r.header.Get("Retry-After") != "1" || !r.close {
+				t.Fatalf("Retry-After %q, close %t; want 1 and a closed connection", r.header.Get("Retry-After"), r.close)
+			}
+			if !strings.Contains(msg, "ended before") {
+				t.Fatalf("message %q does not say the wait was cut short", msg)
+			}
+			if after := tb.snapshot(t); after != before {
+				t.Fatalf("the drained long-poll changed the state:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+// Ensure that a long-poll that got what it waited for is answered with it,
+// whatever Drain does after: a job that was already final.
+func TestServer_DrainAfterFinal(t *testing.T) {
 	q := openQueue(t, nil)
 	sq := newSignalingQueue(q)
 	tb := serve(t, q, httpapi.New(sq, httpapi.Options{}))
 	tk := tb.submit(t, "idle", `{"payload": 1}`)
+	tb.do(t, http.MethodDelete, "/v1/jobs/"+tk, "").expect(t, http.StatusOK)
 	res := tb.getAsync("/v1/jobs/" + tk + "?wait=60s")
 	<-sq.waiting
+	if err := <-sq.waited; err != nil {
+		t.Fatalf("wait on a final job: %v", err)
+	}
 	tb.api.Drain()
-	r := (<-res).wait(t)
-	if j := r.expect(t, http.StatusOK); j["state"] != "queued" || j["ticket"] != tk {
+	if j := (<-res).wait(t).expect(t, http.StatusOK); j["state"] != "canceled" {
 		t.Fatalf("job = %v", j)
 	}
-	<-sq.waited
 }
 
 // Ensure that every answer carries a request id, the client's if it is sane,

@@ -17,8 +17,8 @@ type jobFields struct {
 	IdempotencyKey *string         `json:"idempotency_key"`
 	Delay          *string         `json:"delay"`
 	RunAt          *string         `json:"run_at"`
-	Priority       *int            `json:"priority"`
-	MaxAttempts    *int            `json:"max_attempts"`
+	Priority       *wholeNumber    `json:"priority"`
+	MaxAttempts    *wholeNumber    `json:"max_attempts"`
 	Timeout        *string         `json:"timeout"`
 }
 
@@ -59,8 +59,11 @@ func (b *submitBody) submissions(now time.Time) (subs []job.Submission, batch bo
 	return subs, true, nil
 }
 
-// submission converts one job's fields, checking them against the shared
-// limits so that the client learns which field is wrong.
+// submission converts one job's fields. Every field that is given is held
+// to its rule in package job, the one the embedded queue applies to a
+// field that is set: so an explicit 0, "0s" or "" is refused here rather
+// than silently meaning the default, and the client learns which field is
+// wrong.
 func (f *jobFields) submission(now time.Time) (job.Submission, error) {
 	// A missing payload is a mistake (often the payload sent at the top
 	// level); an explicit null is a job that needs no input.
@@ -69,6 +72,9 @@ func (f *jobFields) submission(now time.Time) (job.Submission, error) {
 	}
 	s := job.Submission{Payload: []byte(f.Payload)}
 	if f.IdempotencyKey != nil {
+		if err := job.ValidateIdempotencyKey(*f.IdempotencyKey); err != nil {
+			return job.Submission{}, err
+		}
 		s.IdempotencyKey = *f.IdempotencyKey
 	}
 	if f.Delay != nil && f.RunAt != nil {
@@ -79,8 +85,8 @@ func (f *jobFields) submission(now time.Time) (job.Submission, error) {
 		if err != nil {
 			return job.Submission{}, err
 		}
-		if d > job.MaxDelay {
-			return job.Submission{}, invalidf("invalid_request", "delay %s is longer than the limit of %s", d, job.MaxDelay)
+		if err := job.ValidateDelay(d); err != nil {
+			return job.Submission{}, err
 		}
 		// The queue turns the delay into a run-at on its own clock.
 		s.Delay = d
@@ -90,17 +96,27 @@ func (f *jobFields) submission(now time.Time) (job.Submission, error) {
 		if err != nil {
 			return job.Submission{}, invalidf("invalid_request", "run_at %q is not an RFC 3339 time such as \"2030-01-02T15:04:05Z\"", clip(*f.RunAt))
 		}
+		// Go's zero time (0001-01-01) would otherwise mean "no run_at".
+		if err := job.ValidateRunAt(t, now); err != nil {
+			return job.Submission{}, err
+		}
 		s.RunAt = t
 	}
 	if f.Priority != nil {
-		s.Priority = *f.Priority
+		s.Priority = int(*f.Priority)
 	}
 	if f.MaxAttempts != nil {
-		s.MaxAttempts = *f.MaxAttempts
+		if err := job.ValidateMaxAttempts(int(*f.MaxAttempts)); err != nil {
+			return job.Submission{}, err
+		}
+		s.MaxAttempts = int(*f.MaxAttempts)
 	}
 	if f.Timeout != nil {
 		d, err := parseDuration("timeout", *f.Timeout)
 		if err != nil {
+			return job.Submission{}, err
+		}
+		if err := job.ValidateTimeout(d); err != nil {
 			return job.Submission{}, err
 		}
 		s.Timeout = d

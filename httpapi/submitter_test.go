@@ -184,3 +184,49 @@ func TestSubmit_NoTokenNoSubmitter(t *testing.T) {
 		t.Fatalf("repeat = %v, want %s", again, tk)
 	}
 }
+
+// Ensure that a submit token cancels the jobs it submitted, and that
+// another token's job, an anonymous one or an unknown ticket answer it
+// 404 not_found alike and are left as they are.
+func TestAuth_SubmitCancelsOwnJobs(t *testing.T) {
+	tb := setupOwners(t)
+	del := func(secret, ticket string) response {
+		t.Helper()
+		return tb.request(t, context.Background(), http.MethodDelete, "/v1/jobs/"+ticket, "", bearer(secret, false))
+	}
+	mine := tb.post(t, submitSecret, `{"payload": 1}`).expect(t, http.StatusAccepted)["ticket"].(string)
+	theirs := tb.post(t, otherSubmitSecret, `{"payload": 2}`).expect(t, http.StatusAccepted)["ticket"].(string)
+	r, err := tb.q.Submit(context.Background(), "q", ticketq.Submission{Payload: []byte(`3`)})
+	must(t, err)
+	anonymous := r.Ticket.String()
+	unknown := "999999"
+
+	before := tb.snapshot(t)
+	free := del(submitSecret, unknown)
+	freeMsg := free.expectError(t, http.StatusNotFound, "not_found")
+	for _, tk := range []string{theirs, anonymous} {
+		foreign := del(submitSecret, tk)
+		if msg := foreign.expectError(t, http.StatusNotFound, "not_found"); strings.ReplaceAll(msg, tk, unknown) != freeMsg {
+			t.Fatalf("DELETE %s: foreign ticket says %q, unknown ticket %q", tk, msg, freeMsg)
+		}
+	}
+	if after := tb.snapshot(t); after != before {
+		t.Fatalf("refused cancels changed the state:\nbefore %s\nafter  %s", before, after)
+	}
+
+	if got := del(submitSecret, mine).expect(t, http.StatusOK); got["state"] != "canceled" || got["ticket"] != mine {
+		t.Fatalf("cancel of its own job = %v", got)
+	}
+	del(submitSecret, mine).expectError(t, http.StatusConflict, "already_final")
+	// Its own canceled job waits and reads as any other of its jobs.
+	if got := tb.get(t, submitSecret, mine, "?wait=60s").expect(t, http.StatusOK); got["state"] != "canceled" {
+		t.Fatalf("wait on its own canceled job = %v", got)
+	}
+	<-tb.sq.waiting
+	<-tb.sq.waited
+	// Admin cancels anyone's; a work token none.
+	del(workSecret, theirs).expectError(t, http.StatusForbidden, "forbidden")
+	if got := del(adminSecret, theirs).expect(t, http.StatusOK); got["state"] != "canceled" {
+		t.Fatalf("admin's cancel = %v", got)
+	}
+}

@@ -82,11 +82,15 @@ type batchItem struct {
 // summaryView is a job in a listing: everything but its payload, result
 // and error history, which can be large.
 type summaryView struct {
-	Ticket         string    `json:"ticket"`
-	Queue          string    `json:"queue"`
-	State          string    `json:"state"`
-	Attempts       int       `json:"attempts"`
-	MaxAttempts    int       `json:"max_attempts"`
+	Ticket      string `json:"ticket"`
+	Queue       string `json:"queue"`
+	State       string `json:"state"`
+	Attempts    int    `json:"attempts"`
+	MaxAttempts int    `json:"max_attempts"`
+	// Timeout bounds one run, as a Go duration ("" for none, which no job
+	// stored by this version has): the job's own or its queue's, resolved
+	// at the submit.
+	Timeout        string    `json:"timeout"`
 	Interrupted    int       `json:"interrupted"`
 	Priority       int       `json:"priority"`
 	IdempotencyKey string    `json:"idempotency_key,omitempty"`
@@ -126,6 +130,7 @@ func newSummaryView(j *job.Job) summaryView {
 		State:          j.State.String(),
 		Attempts:       j.Attempt,
 		MaxAttempts:    j.MaxAttempts,
+		Timeout:        durationString(j.Timeout),
 		Interrupted:    j.Interrupted,
 		Priority:       j.Priority,
 		IdempotencyKey: j.IdempotencyKey,
@@ -225,11 +230,18 @@ func newLeaseView(js []*job.Job) leaseView {
 			MaxAttempts: j.MaxAttempts, IdempotencyKey: j.IdempotencyKey, Lease: j.Lease,
 			LeaseExpiresAt: timestamp(j.LeaseExpiresAt),
 		}
-		if j.Timeout > 0 {
-			v.Jobs[i].Timeout = j.Timeout.String()
-		}
+		v.Jobs[i].Timeout = durationString(j.Timeout)
 	}
 	return v
+}
+
+// durationString spells a job's timeout as the API does: a Go duration,
+// or "" for none.
+func durationString(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return d.String()
 }
 
 // countsView has one field per state, so that every state is present and
@@ -278,9 +290,11 @@ func (t timestamp) MarshalJSON() ([]byte, error) {
 	return json.Marshal(tt.UTC().Format(time.RFC3339Nano))
 }
 
-// rawJSON encodes stored bytes: as they are when they are JSON (the HTTP
-// API stores payloads as JSON), as a JSON string otherwise (a library
-// handler's result may be any bytes), and as null when empty.
+// rawJSON encodes stored bytes: as they are when they are JSON that any
+// tool can read back (the HTTP API stores only such payloads and results),
+// as a JSON string otherwise (a library handler's or an executor's result
+// may be any bytes, or JSON with a key twice or a lone surrogate), and as
+// null when empty.
 type rawJSON []byte
 
 // MarshalJSON implements json.Marshaler.
@@ -288,7 +302,7 @@ func (b rawJSON) MarshalJSON() ([]byte, error) {
 	switch {
 	case len(b) == 0:
 		return []byte("null"), nil
-	case json.Valid(b):
+	case json.Valid(b) && strictJSON(b):
 		return b, nil
 	}
 	return json.Marshal(string(b))

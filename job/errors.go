@@ -23,6 +23,14 @@ var (
 	// ErrAlreadyFinal reports a cancel of a job that is already final.
 	ErrAlreadyFinal = fmt.Errorf("%w: job is already final", ErrConflict)
 
+	// ErrIdempotencyKeyReused reports a submit whose idempotency key names a
+	// stored job (or an earlier job of the same batch) that was submitted
+	// with another request: another payload, priority, max attempts,
+	// timeout, delay or run-at (Submission.Digest). A retry must repeat
+	// the request exactly; different work needs a new key. Nothing was
+	// stored.
+	ErrIdempotencyKeyReused = fmt.Errorf("%w: the idempotency key was used for another request", ErrConflict)
+
 	// ErrNotRetryable reports a manual retry of a job that is not dead or canceled.
 	ErrNotRetryable = fmt.Errorf("%w: only dead or canceled jobs can be retried", ErrConflict)
 

@@ -93,6 +93,8 @@ func FuzzSubmissionValidate(f *testing.F) {
 		{"k", 0, 1001, 0, 0, 0, false},
 		{"k", 0, -1, -1, -1, 0, false},
 		{"k", 0, 0, int64(MaxTimeout) + 1, int64(MaxDelay) + 1, 0, false},
+		{"k", 0, 0, int64(time.Nanosecond), 0, 0, false},
+		{"k", 0, 0, int64(MinTimeout), 0, 0, false},
 		{"k", 0, 0, 0, 0, int64(time.Hour), true},
 		{"k", 0, 0, 0, 0, -int64(MaxDelay) - 1, true},
 		{"k", 0, 0, 0, int64(time.Second), int64(time.Hour), true},
@@ -125,7 +127,7 @@ func FuzzSubmissionValidate(f *testing.F) {
 			t.Fatalf("Validate accepted priority %d", priority)
 		case maxAttempts < 0 || maxAttempts > MaxAttemptsLimit:
 			t.Fatalf("Validate accepted max_attempts %d", maxAttempts)
-		case s.Timeout < 0 || s.Timeout > MaxTimeout:
+		case s.Timeout != 0 && (s.Timeout < MinTimeout || s.Timeout > MaxTimeout):
 			t.Fatalf("Validate accepted timeout %s", s.Timeout)
 		case s.Delay < 0 || s.Delay > MaxDelay:
 			t.Fatalf("Validate accepted delay %s", s.Delay)

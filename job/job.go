@@ -2,6 +2,8 @@ package job
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"time"
 )
@@ -20,6 +22,12 @@ type Job struct {
 	// It scopes the idempotency key and decides which submit token may
 	// read the job.
 	Submitter string
+	// Digest identifies the request that submitted the job
+	// (Submission.Digest), kept with an idempotency key so that a reuse of
+	// the key for another request is told from a retry of this one. Zero
+	// for a job without a key, and for one stored before digests existed,
+	// which matches any request.
+	Digest Digest
 
 	// Attempt counts the runs started, including runs cut short by a crash
 	// or shutdown; a handler sees it as the attempt number (1 on the first run).
@@ -122,9 +130,11 @@ type Submission struct {
 	// Priority orders ready jobs of one queue: higher runs first. Range
 	// MinPriority..MaxPriority, default 0.
 	Priority int
-	// MaxAttempts overrides the queue's setting when > 0.
+	// MaxAttempts overrides the queue's setting: 1..MaxAttemptsLimit, or
+	// zero for the queue's.
 	MaxAttempts int
-	// Timeout overrides the queue's per-run timeout when > 0.
+	// Timeout overrides the queue's per-run timeout: MinTimeout..MaxTimeout,
+	// or zero for the queue's.
 	Timeout time.Duration
 	// Submitter is the name of the token that submitted the job over HTTP;
 	// empty for a job submitted without auth or by an embedding Go program.
@@ -133,6 +143,63 @@ type Submission struct {
 	// (or guessing) its key. At most MaxSubmitterLen characters of
 	// [A-Za-z0-9._-], the alphabet of token names.
 	Submitter string
+}
+
+// Digest is a SHA-256 of a submission as its client gave it. The zero
+// Digest stands for none.
+type Digest [sha256.Size]byte
+
+// IsZero reports whether d is the zero Digest.
+func (d Digest) IsZero() bool { return d == Digest{} }
+
+// Matches reports whether a submission with digest d repeats the request
+// that stored a job with digest stored: they are equal, or either is zero
+// (a record written before digests existed, or a caller that gave none).
+func (d Digest) Matches(stored Digest) bool {
+	return d == stored || d.IsZero() || stored.IsZero()
+}
+
+// digestVersion starts the hashed bytes, so that a future change of what
+// Digest covers cannot match a digest of the old kind by accident.
+const digestVersion = "ticketq submission digest v1\x00"
+
+// Digest returns the digest of the submission as given: the payload bytes,
+// priority, max attempts, timeout, delay and run-at, before the queue
+// resolves its defaults or turns Delay into a run-at, so that a retry of
+// the same request matches however late it comes (a "delay": "10s" sent
+// again three seconds later is the same request). MaxAttempts and Timeout
+// count as given, zero for the queue's: a retry that spells out the
+// queue's default is another request. The idempotency key, the queue and
+// the submitter are not in it: they are the scope in which the key is
+// looked up.
+func (s *Submission) Digest() Digest {
+	h := sha256.New()
+	var b [8]byte
+	num := func(v int64) {
+		binary.BigEndian.PutUint64(b[:], uint64(v))
+		h.Write(b[:])
+	}
+	h.Write([]byte(digestVersion))
+	num(int64(s.Priority))
+	num(int64(s.MaxAttempts))
+	num(int64(s.Timeout))
+	num(int64(s.Delay))
+	// An instant, so that the same time written in any zone digests the
+	// same; seconds and nanoseconds cover every time.Time, unlike UnixNano.
+	if s.RunAt.IsZero() {
+		num(0)
+		num(0)
+		num(0)
+	} else {
+		num(1)
+		num(s.RunAt.Unix())
+		num(int64(s.RunAt.Nanosecond()))
+	}
+	num(int64(len(s.Payload)))
+	h.Write(s.Payload)
+	var d Digest
+	h.Sum(d[:0])
+	return d
 }
 
 // MaxSubmitterLen bounds Submission.Submitter; it is the longest token name

@@ -82,6 +82,25 @@ func TestValidateQueueName(t *testing.T) {
 	}
 }
 
+// Ensure that each field's rule refuses what an HTTP client may give
+// explicitly but the embedded queue reads as "not set": an empty key, no
+// attempts, no timeout, Go's zero time.
+func TestValidateFields(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for name, err := range map[string]error{
+		"idempotency_key is empty": ValidateIdempotencyKey(""),
+		"max_attempts 0":           ValidateMaxAttempts(0),
+		"timeout 0s":               ValidateTimeout(0),
+		"0001-01-01T00:00:00Z":     ValidateRunAt(time.Time{}, now),
+		"delay -1s":                ValidateDelay(-time.Second),
+		"priority 101":             ValidatePriority(101),
+	} {
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%v, want ErrInvalid mentioning %q", err, name)
+		}
+	}
+}
+
 // Ensure that each limit of a submission is enforced with a message naming it.
 func TestSubmission_Validate(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -94,6 +113,8 @@ func TestSubmission_Validate(t *testing.T) {
 		{Submission{MaxAttempts: -1}, "max_attempts"},
 		{Submission{MaxAttempts: MaxAttemptsLimit + 1}, "max_attempts"},
 		{Submission{Timeout: -time.Second}, "timeout"},
+		{Submission{Timeout: time.Nanosecond}, "outside 1s..168h"},
+		{Submission{Timeout: MinTimeout - 1}, "timeout"},
 		{Submission{Timeout: MaxTimeout + 1}, "timeout"},
 		{Submission{RunAt: now.Add(MaxDelay + time.Hour)}, "future"},
 		{Submission{RunAt: now.Add(-MaxDelay - time.Hour)}, "past"},
@@ -104,6 +125,7 @@ func TestSubmission_Validate(t *testing.T) {
 		{Submission{IdempotencyKey: "a\x00b"}, "control character"},
 		{Submission{IdempotencyKey: "\xff"}, "UTF-8"},
 		{Submission{IdempotencyKey: "a\uFFFDb"}, "U+FFFD"},
+		{Submission{MaxAttempts: -1}, "outside 1..1000"},
 		{Submission{Submitter: strings.Repeat("s", MaxSubmitterLen+1)}, "submitter"},
 		{Submission{Submitter: "ci\x00"}, "submitter"},
 		{Submission{Submitter: "ci team"}, "submitter"},
@@ -119,6 +141,12 @@ func TestSubmission_Validate(t *testing.T) {
 	ok := Submission{Priority: 5, MaxAttempts: 3, Timeout: time.Minute, RunAt: now.Add(time.Hour), IdempotencyKey: "order-1"}
 	if err := ok.Validate(now); err != nil {
 		t.Fatal(err)
+	}
+	// The bounds themselves are taken; zero means the queue's default.
+	for _, s := range []Submission{{Timeout: MinTimeout}, {Timeout: MaxTimeout}, {MaxAttempts: 1}, {MaxAttempts: MaxAttemptsLimit}, {}} {
+		if err := s.Validate(now); err != nil {
+			t.Fatalf("%+v: %v", s, err)
+		}
 	}
 	// Every token name is a valid submitter, the longest included.
 	for _, name := range []string{"ci", "A.b_c-9", strings.Repeat("s", MaxSubmitterLen)} {
@@ -139,5 +167,41 @@ func TestHandlerErrors(t *testing.T) {
 	var ra *RetryAfterError
 	if !errors.As(RetryAfter(time.Second, base), &ra) || ra.After != time.Second || RetryAfter(time.Second, nil) != nil {
 		t.Fatal("RetryAfter")
+	}
+}
+
+// Ensure that the digest of a submission changes with every field that
+// changes what runs, is the same for the same instant in any zone, and
+// leaves out the scope of the key.
+func TestSubmission_Digest(t *testing.T) {
+	at := time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
+	base := Submission{Payload: []byte(`{"a":1}`), IdempotencyKey: "k", Priority: 1, MaxAttempts: 2, Timeout: time.Minute, RunAt: at}
+	d := base.Digest()
+	if d.IsZero() {
+		t.Fatal("zero digest")
+	}
+	same := base
+	same.IdempotencyKey, same.Submitter, same.RunAt = "other", "ci", at.In(time.FixedZone("X", 3600))
+	if same.Digest() != d {
+		t.Fatal("the key, the submitter or the zone of run_at changed the digest")
+	}
+	for name, change := range map[string]func(s *Submission){
+		"payload":      func(s *Submission) { s.Payload = []byte(`{"a": 1}`) },
+		"priority":     func(s *Submission) { s.Priority = 0 },
+		"max_attempts": func(s *Submission) { s.MaxAttempts = 0 },
+		"timeout":      func(s *Submission) { s.Timeout = 0 },
+		"run_at":       func(s *Submission) { s.RunAt = at.Add(time.Nanosecond) },
+		"delay":        func(s *Submission) { s.RunAt, s.Delay = time.Time{}, time.Minute },
+		"no run_at":    func(s *Submission) { s.RunAt = time.Time{} },
+	} {
+		s := base
+		change(&s)
+		if s.Digest() == d {
+			t.Errorf("a different %s has the same digest", name)
+		}
+	}
+	var zero Digest
+	if !d.Matches(d) || !d.Matches(zero) || !zero.Matches(d) || d.Matches((&Submission{}).Digest()) {
+		t.Fatal("Matches: equal or either zero, nothing else")
 	}
 }

@@ -23,6 +23,9 @@ func (l *Log) Append(ctx context.Context, req backend.AppendRequest) ([]job.Rece
 	if len(req.Jobs) == 0 {
 		return nil, fmt.Errorf("%w: a batch needs at least one job", job.ErrInvalid)
 	}
+	if req.Digests != nil && len(req.Digests) != len(req.Jobs) {
+		return nil, fmt.Errorf("%w: %d digests for %d jobs", job.ErrInvalid, len(req.Digests), len(req.Jobs))
+	}
 	now := l.clock.Now()
 	for i := range req.Jobs {
 		s := &req.Jobs[i]
@@ -65,11 +68,19 @@ func (l *Log) Append(ctx context.Context, req backend.AppendRequest) ([]job.Rece
 					if err != nil {
 						return fmt.Errorf("idempotency key %q: %w", s.IdempotencyKey, err)
 					}
+					if !req.Digest(i).Matches(orig.Digest) {
+						w.answer(keyReused(req, i, "ticket "+orig.Ticket.String()))
+						return nil
+					}
 					receipts[i] = job.Receipt{Ticket: orig.Ticket, State: orig.State, Duplicate: true}
 					continue
 				}
 			}
 			if first, ok := firstOf[string(scoped)]; ok {
+				if !req.Digest(i).Matches(req.Digest(first)) {
+					w.answer(keyReused(req, i, fmt.Sprintf("job %d of this batch", first)))
+					return nil
+				}
 				dupOf[i] = first
 				continue
 			}
@@ -113,6 +124,9 @@ func (l *Log) Append(ctx context.Context, req backend.AppendRequest) ([]job.Rece
 				MaxAttempts: s.MaxAttempts, Timeout: s.Timeout, Submitter: s.Submitter,
 				CreatedAt: w.now, UpdatedAt: w.now, RunAt: later(s.RunAt, w.now),
 			}
+			if s.IdempotencyKey != "" {
+				j.Digest = req.Digest(i)
+			}
 			if err := w.index(q, j); err != nil {
 				return err
 			}
@@ -132,6 +146,17 @@ func (l *Log) Append(ctx context.Context, req backend.AppendRequest) ([]job.Rece
 		return nil, err
 	}
 	return receipts, nil
+}
+
+// keyReused is the refusal of job i of req, whose key names another
+// request: what, a stored ticket or an earlier job of the batch.
+func keyReused(req backend.AppendRequest, i int, what string) error {
+	which := ""
+	if len(req.Jobs) > 1 {
+		which = fmt.Sprintf(" (job %d)", i)
+	}
+	return fmt.Errorf("%w: key %q%s names %s, which was submitted with another payload or options; a retry must repeat the request exactly, and other work needs a new key",
+		job.ErrIdempotencyKeyReused, req.Jobs[i].IdempotencyKey, which, what)
 }
 
 // idemKey appends to dst the key of an entry of a queue's idempotency index

@@ -42,7 +42,13 @@ const (
 	tagProgressAt  = 23
 	tagLeaseVis    = 24
 	tagSubmitter   = 25 // absent in records written before submitters existed
-	maxTag         = 25
+	// tagDigest holds the 32 bytes of job.Digest, for jobs with an
+	// idempotency key. Records written before it existed have none, and
+	// their zero digest matches any request (job.Digest.Matches), so they
+	// keep deduplicating as they did. A build older than this field reads
+	// a record that has it as corrupt (unknown tag): no downgrade past it.
+	tagDigest = 26
+	maxTag    = 26
 )
 
 // bytesTags are the tags whose value is length-prefixed bytes; every other
@@ -50,7 +56,7 @@ const (
 var bytesTags = [maxTag + 1]bool{
 	tagQueue: true, tagPayload: true, tagIdemKey: true, tagLastError: true,
 	tagResult: true, tagError: true, tagLease: true, tagProgressMsg: true,
-	tagSubmitter: true,
+	tagSubmitter: true, tagDigest: true,
 }
 
 // ErrCorrupt reports a record that cannot be decoded.
@@ -92,6 +98,9 @@ func encodeRecord(dst []byte, j *job.Job) []byte {
 	dst = appendTime(dst, tagProgressAt, j.ProgressAt)
 	dst = appendInt(dst, tagLeaseVis, int64(j.LeaseVisibility))
 	dst = appendBytes(dst, tagSubmitter, []byte(j.Submitter))
+	if !j.Digest.IsZero() {
+		dst = appendBytes(dst, tagDigest, j.Digest[:])
+	}
 	return dst
 }
 
@@ -268,6 +277,11 @@ func setBytes(j *job.Job, tag byte, v []byte) error {
 		j.ProgressMessage = string(v)
 	case tagSubmitter:
 		j.Submitter = string(v)
+	case tagDigest:
+		if len(v) != len(j.Digest) || job.Digest(v) == (job.Digest{}) {
+			return fmt.Errorf("%w: digest of %d bytes", ErrCorrupt, len(v))
+		}
+		j.Digest = job.Digest(v)
 	case tagError:
 		if len(j.Errors) >= job.MaxErrorHistory {
 			return fmt.Errorf("%w: more than %d error entries", ErrCorrupt, job.MaxErrorHistory)

@@ -107,13 +107,77 @@ func testAppendIdempotentPerSubmitter(t *testing.T, tb *bundle) {
 	wantCounts(t, tb.counts(t, "q"), map[job.State]int{job.Queued: 6})
 }
 
-// Ensure that a key repeated inside one batch stores one job.
+// Ensure that a key repeated inside one batch stores one job (without
+// digests, which match anything).
 func testAppendIdempotentWithinBatch(t *testing.T, tb *bundle) {
 	r := tb.submit(t, "q", job.Submission{IdempotencyKey: "x"}, job.Submission{}, job.Submission{IdempotencyKey: "x"})
 	if r[0].Duplicate || r[2].Ticket != r[0].Ticket || !r[2].Duplicate || r[1].Ticket == r[0].Ticket {
 		t.Fatalf("receipts = %+v", r)
 	}
 	wantCounts(t, tb.counts(t, "q"), map[job.State]int{job.Queued: 2})
+}
+
+// Ensure that a known key is a duplicate only when the request repeats the
+// one that stored it: a different digest, stored or earlier in the batch,
+// refuses the whole batch with ErrIdempotencyKeyReused and stores nothing;
+// a zero digest on either side (a job stored before digests existed, a
+// caller that gives none) matches; a job keeps its digest.
+func testAppendKeyReused(t *testing.T, tb *bundle) {
+	sub := func(key, payload string) job.Submission {
+		return job.Submission{IdempotencyKey: key, Payload: []byte(payload), MaxAttempts: 3}
+	}
+	digest := func(payload string) job.Digest { return (&job.Submission{Payload: []byte(payload)}).Digest() }
+	appendWith := func(jobs []job.Submission, digests ...job.Digest) ([]job.Receipt, error) {
+		return tb.b.Append(tb.ctx, backend.AppendRequest{Queue: "q", Jobs: jobs, Digests: digests})
+	}
+	first, err := appendWith([]job.Submission{sub("k", "1")}, digest("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := tb.get(t, first[0].Ticket); j.Digest != digest("1") {
+		t.Fatalf("stored digest %x, want %x", j.Digest, digest("1"))
+	}
+	again, err := appendWith([]job.Submission{sub("k", "1")}, digest("1"))
+	if err != nil || !again[0].Duplicate || again[0].Ticket != first[0].Ticket {
+		t.Fatalf("the same request again: %+v, %v", again, err)
+	}
+	_, err = appendWith([]job.Submission{sub("k", "2")}, digest("2"))
+	wantErr(t, err, job.ErrIdempotencyKeyReused)
+	wantErr(t, err, job.ErrConflict)
+	// Whole batches are refused: the new job beside the reused key is not
+	// stored either.
+	_, err = appendWith([]job.Submission{sub("fresh", "3"), sub("k", "2")}, digest("3"), digest("2"))
+	wantErr(t, err, job.ErrIdempotencyKeyReused)
+	_, err = appendWith([]job.Submission{sub("twin", "4"), sub("twin", "5")}, digest("4"), digest("5"))
+	wantErr(t, err, job.ErrIdempotencyKeyReused)
+	wantCounts(t, tb.counts(t, "q"), map[job.State]int{job.Queued: 1})
+	// Twins that are the same request are one job.
+	r, err := appendWith([]job.Submission{sub("twin", "4"), sub("twin", "4")}, digest("4"), digest("4"))
+	if err != nil || r[0].Duplicate || !r[1].Duplicate || r[1].Ticket != r[0].Ticket {
+		t.Fatalf("identical twins: %+v, %v", r, err)
+	}
+	// Zero digests match either way.
+	legacy := tb.submit(t, "q", sub("legacy", "6"))
+	if j := tb.get(t, legacy[0].Ticket); !j.Digest.IsZero() {
+		t.Fatalf("a job appended without a digest has %x", j.Digest)
+	}
+	if r, err := appendWith([]job.Submission{sub("legacy", "7")}, digest("7")); err != nil || !r[0].Duplicate {
+		t.Fatalf("a digest against a stored zero one: %+v, %v", r, err)
+	}
+	if r, err := appendWith([]job.Submission{sub("k", "8")}); err != nil || !r[0].Duplicate || r[0].Ticket != first[0].Ticket {
+		t.Fatalf("no digest against a stored one: %+v, %v", r, err)
+	}
+	// A job without a key keeps no digest: there is nothing to compare.
+	plain, err := appendWith([]job.Submission{{Payload: []byte("9"), MaxAttempts: 3}}, digest("9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := tb.get(t, plain[0].Ticket); !j.Digest.IsZero() {
+		t.Fatalf("a job without a key kept digest %x", j.Digest)
+	}
+	_, err = appendWith([]job.Submission{sub("z", "1"), sub("y", "1")}, digest("1"))
+	wantErr(t, err, job.ErrInvalid)
+	wantCounts(t, tb.counts(t, "q"), map[job.State]int{job.Queued: 4})
 }
 
 // Ensure that a batch that would exceed MaxQueued is refused whole.

@@ -94,6 +94,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"Append/Idempotent", testAppendIdempotent},
 		{"Append/IdempotentWithinBatch", testAppendIdempotentWithinBatch},
 		{"Append/IdempotentPerSubmitter", testAppendIdempotentPerSubmitter},
+		{"Append/KeyReused", testAppendKeyReused},
 		{"Append/QueueFull", testAppendQueueFull},
 		{"Append/Invalid", testAppendInvalid},
 		{"Append/Concurrent", testAppendConcurrent},

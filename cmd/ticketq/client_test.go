@@ -43,7 +43,8 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 	return stdout.String(), err
 }
 
-// Ensure that submit prints the ticket, a repeated key names the same one,
+// Ensure that submit prints the ticket, a repeated request with its key
+// names the same one (and another request with it is refused),
 // status prints the job, and submit --wait prints the finished job.
 func TestSubmitStatus(t *testing.T) {
 	url := apiServer(t)
@@ -59,9 +60,12 @@ func TestSubmitStatus(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Ticket == "" || r.State != "queued" {
 		t.Fatalf("submit printed %q (%v)", out, err)
 	}
-	again, err := runCLI(t, "submit", "--server", url, "--queue", "held", "--key", "k1", `{"a":2}`)
+	again, err := runCLI(t, "submit", "--server", url, "--queue", "held", "--key", "k1", "--priority", "5", `{"a":1}`)
 	if err != nil || !strings.Contains(again, `"ticket":"`+r.Ticket+`"`) || !strings.Contains(again, `"duplicate":true`) {
 		t.Fatalf("repeat printed %q, %v", again, err)
+	}
+	if out, err := runCLI(t, "submit", "--server", url, "--queue", "held", "--key", "k1", "--priority", "5", `{"a":2}`); err == nil || !strings.Contains(err.Error(), "409 idempotency_key_reused") {
+		t.Fatalf("the key with another payload printed %q, %v", out, err)
 	}
 	st, err := runCLI(t, "status", r.Ticket, "--server", url)
 	if err != nil || !strings.Contains(st, `"priority":5`) || !strings.Contains(st, `"state":"queued"`) {

@@ -16,7 +16,7 @@ func TestParseServeConfig_Defaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != "127.0.0.1:8080" || c.Data != "ticketq-data" || c.Queue.Workers != 4 || c.Queue.MaxQueued != 0 ||
-		c.Grace != 30*time.Second || c.MaxBody != 1<<20 || c.Exec != "" || c.Webhook != "" || len(c.QueueConfig) != 0 {
+		c.Grace != 30*time.Second || c.MaxBody != 4<<20 || c.MaxBatch != 10000 || c.Exec != "" || c.Webhook != "" || len(c.QueueConfig) != 0 {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -105,6 +105,8 @@ func TestParseServeConfig_Errors(t *testing.T) {
 		{"stray argument", []string{"extra"}, nil, `unexpected argument "extra"`},
 		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined"},
 		{"attempts out of range", []string{"--max-attempts", "5000"}, nil, "max attempts 5000"},
+		{"timeout under a second", []string{"--timeout", "500ms"}, nil, "timeout 500ms is outside 1s..168h0m0s"},
+		{"queue timeout under a second", []string{"--queue", "fast:timeout=1ns"}, nil, "timeout 1ns is outside 1s"},
 		{"zero retention", []string{"--retain-dead", "0s"}, nil, "negative to keep jobs forever"},
 		{"no long-polls", []string{"--max-long-polls", "0"}, nil, "--max-long-polls 0: at least 1"},
 		{"batch over the library's", nil, map[string]string{"TICKETQ_MAX_BATCH": "10001"}, "--max-batch 10001: want 1..10000"},

@@ -4,7 +4,7 @@
 import { $, el, setText, href, fmtTime, fmtAgo } from './dom.js';
 import { api } from './api.js';
 
-// A payload can be up to the server's body limit (1 MiB by default). The
+// A payload can be up to the server's body limit (4 MiB by default). The
 // page shows the first PREVIEW characters of its pretty form, and all of it
 // only when asked.
 export const PREVIEW = 10000;
