@@ -66,7 +66,7 @@ func work(ctx context.Context, args []string, env map[string]string, stderr io.W
 	w := &client.Worker{
 		Client: c, Queue: *queue, Concurrency: *concurrency, Visibility: *visibility, Wait: *wait, Grace: *grace,
 		Handler: executor.Exec(*command, executor.ExecOptions{}),
-		Logger:  slog.New(zerolog.NewSlogHandler(zl.With().Str("component", "worker").Logger())),
+		Logger:  slog.New(msDurations{zerolog.NewSlogHandler(zl.With().Str("component", "worker").Logger())}),
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
