@@ -438,7 +438,9 @@ func TestUI_Dashboard(t *testing.T) {
 	t.Run("Cancel", func(t *testing.T) {
 		b := b.as(t)
 		findTicket(b, catTicket)
-		b.awaitText("the cat job is queued", `document.getElementById('job-state').dataset.state`, "queued")
+		// The ticket too: the job shown before (also queued) must be gone,
+		// or the click would cancel it.
+		b.awaitText("the cat job is queued", `document.getElementById('job-ticket').textContent + ' ' + document.getElementById('job-state').dataset.state`, catTicket+" queued")
 		b.do("cancel", chromedp.Click(chromedp.CSS(`#job-cancel`)))
 		b.awaitText("the cat job is canceled", `document.getElementById('job-state').dataset.state`, "canceled")
 		var j uiJob
