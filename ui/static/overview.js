@@ -96,7 +96,12 @@ export class Overview {
     row.kind.dataset.kind = q.kind;
     setText(row.kind, q.kind);
     row.kind.title = KIND_HELP[q.kind] || '';
-    setText(row.cells.limits, limitParts(q).join(' · ') || 'none');
+    const parts = limitParts(q);
+    if (row.cells.limits.textContent !== (parts.join(' · ') || 'none')) {
+      // One unbreakable piece per limit: the cell wraps between them only.
+      const pieces = parts.flatMap((p, i) => [...(i ? [' · '] : []), el('span', { class: 'limit', text: p })]);
+      row.cells.limits.replaceChildren(...(pieces.length ? pieces : ['none']));
+    }
     const set = overridden(q);
     row.cells.limits.title = set.length ? `set at run time (PATCH): ${set.join(', ')}` : 'from the server\'s flags and environment';
     row.cells.limits.classList.toggle('overridden', set.length > 0);
