@@ -159,8 +159,9 @@ func (q *Queue) Stats(ctx context.Context, queue string) (QueueStats, error) {
 	}
 	q.mu.Lock()
 	eff := q.effective(queue)
+	out.Pull = !q.inProcess(queue)
 	q.mu.Unlock()
-	out.Limits = Limits{Workers: eff.Workers, MaxLeases: eff.MaxLeases, Rate: eff.Rate, Burst: eff.burst()}
+	out.Limits = Limits{Workers: eff.Workers, MaxLeases: eff.MaxLeases, Rate: eff.Rate, Burst: eff.burst(), MaxQueued: eff.MaxQueued}
 	if !st.OldestReadyAt.IsZero() {
 		out.OldestReadyAge = max(q.opts.Clock.Now().Sub(st.OldestReadyAt), 0)
 	}

@@ -22,6 +22,14 @@ const (
 	expiryBatch    = 1000
 )
 
+// inProcess reports whether a handler of this process runs the queue's
+// jobs: its own (Handle) or, for a queue without one, HandleDefault's.
+// q.mu must be held.
+func (q *Queue) inProcess(queue string) bool {
+	qs, own := q.queues[queue]
+	return (own && qs.handler != nil) || (!own && q.fallback != nil)
+}
+
 // Lease takes up to maxJobs due jobs of a pull queue (one without an executor
 // in this process) for an external worker. Each job carries a fresh,
 // unguessable Lease token and LeaseExpiresAt = now + visibility: the
@@ -46,8 +54,7 @@ func (q *Queue) Lease(ctx context.Context, queue string, maxJobs int, visibility
 		return nil, err
 	}
 	q.mu.Lock()
-	qs, own := q.queues[queue]
-	inProcess := (own && qs.handler != nil) || (!own && q.fallback != nil)
+	inProcess := q.inProcess(queue)
 	eff, lim := q.effective(queue), q.limiter(queue, false)
 	q.mu.Unlock()
 	if inProcess {

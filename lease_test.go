@@ -277,6 +277,44 @@ func TestQueue_UpdateLimits(t *testing.T) {
 	}
 }
 
+// Ensure that a MaxQueued set at run time refuses submits beyond it, keeps
+// the jobs already queued, survives a restart on its own, and returns to
+// the configured value when cleared.
+func TestQueue_UpdateMaxQueued(t *testing.T) {
+	configure := func(q *ticketq.Queue) { must(t, q.Configure("small", ticketq.QueueOptions{MaxQueued: 10})) }
+	dir := t.TempDir()
+	q := openRun(t, dir, ticketq.Options{}, configure)
+	ctx := context.Background()
+	submit := func() error {
+		_, err := q.Submit(ctx, "small", ticketq.Submission{Payload: []byte(`{}`)})
+		return err
+	}
+	must(t, submit())
+	must(t, submit())
+	st, err := q.UpdateLimits(ctx, "small", func(o *ticketq.QueueOverrides) { n := 1; o.MaxQueued = &n })
+	if err != nil || st.Limits.MaxQueued != 1 || !st.Pull || st.Counts[ticketq.Queued] != 2 {
+		t.Fatalf("update = %+v, %v", st, err)
+	}
+	if err := submit(); !errors.Is(err, ticketq.ErrQueueFull) {
+		t.Fatalf("submit over the lowered limit: %v", err)
+	}
+	if _, err := q.UpdateLimits(ctx, "small", func(o *ticketq.QueueOverrides) { n := -1; o.MaxQueued = &n }); !errors.Is(err, ticketq.ErrInvalid) {
+		t.Fatalf("max queued -1: %v", err)
+	}
+	must(t, q.Close())
+
+	q = openRun(t, dir, ticketq.Options{}, configure)
+	defer q.Close()
+	if err := submit(); !errors.Is(err, ticketq.ErrQueueFull) {
+		t.Fatalf("submit after a restart: %v (the override was not kept)", err)
+	}
+	st, err = q.UpdateLimits(ctx, "small", func(o *ticketq.QueueOverrides) { o.MaxQueued = nil })
+	if err != nil || st.Limits.MaxQueued != 10 || st.Overrides.MaxQueued != nil {
+		t.Fatalf("cleared override: %+v, %v", st, err)
+	}
+	must(t, submit())
+}
+
 // Ensure that progress from an in-process handler and from a pull worker
 // shows in Status, fenced by the lease.
 func TestQueue_Progress(t *testing.T) {

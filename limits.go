@@ -19,6 +19,7 @@ type Limits struct {
 	MaxLeases int
 	Rate      float64
 	Burst     int
+	MaxQueued int
 }
 
 // configured returns the options a queue has before overrides: its own,
@@ -68,7 +69,7 @@ func (q *Queue) loadOverrides(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read limits of queue %q: %w", name, err)
 		}
-		if o := st.Overrides; o.Workers != nil || o.MaxLeases != nil || o.Rate != nil || o.Burst != nil {
+		if o := st.Overrides; o.Workers != nil || o.MaxLeases != nil || o.Rate != nil || o.Burst != nil || o.MaxQueued != nil {
 			q.overrides[name] = o
 		}
 	}
@@ -79,7 +80,9 @@ func (q *Queue) loadOverrides(ctx context.Context) error {
 // overrides (set a field to override it, set it to nil to return to the
 // configured value). The change is stored with the queue, so a restart
 // keeps it, and applies at once: more workers start jobs immediately, fewer
-// take effect as running jobs finish. Overrides beat flags and environment.
+// take effect as running jobs finish; a lower MaxQueued refuses submits
+// from then on and leaves the jobs already queued alone. Overrides beat
+// flags and environment.
 func (q *Queue) UpdateLimits(ctx context.Context, queue string, patch func(*QueueOverrides)) (QueueStats, error) {
 	if q.isClosed() {
 		return QueueStats{}, ErrClosed
@@ -137,6 +140,10 @@ func cloneOverrides(o QueueOverrides) QueueOverrides {
 	if o.Burst != nil {
 		v := *o.Burst
 		c.Burst = &v
+	}
+	if o.MaxQueued != nil {
+		v := *o.MaxQueued
+		c.MaxQueued = &v
 	}
 	return c
 }

@@ -152,6 +152,9 @@ func (o QueueOptions) override(ov job.QueueOverrides) QueueOptions {
 	if ov.Burst != nil {
 		o.Burst = *ov.Burst
 	}
+	if ov.MaxQueued != nil {
+		o.MaxQueued = *ov.MaxQueued
+	}
 	return o
 }
 
@@ -172,11 +175,9 @@ func (o QueueOptions) Validate() error {
 		return fmt.Errorf("%w: backoff is longer than the limit of %s", job.ErrInvalid, job.MaxDelay)
 	case o.BackoffMax > 0 && o.BackoffBase > o.BackoffMax:
 		return fmt.Errorf("%w: backoff base %s is above backoff max %s", job.ErrInvalid, o.BackoffBase, o.BackoffMax)
-	case o.MaxQueued < 0:
-		return fmt.Errorf("%w: max queued %d is negative", job.ErrInvalid, o.MaxQueued)
 	}
-	w, ml, r, b := o.Workers, o.MaxLeases, o.Rate, o.Burst
-	ov := job.QueueOverrides{MaxLeases: &ml, Rate: &r}
+	w, ml, r, b, mq := o.Workers, o.MaxLeases, o.Rate, o.Burst, o.MaxQueued
+	ov := job.QueueOverrides{MaxLeases: &ml, Rate: &r, MaxQueued: &mq}
 	if w > 0 {
 		ov.Workers = &w
 	}

@@ -86,6 +86,10 @@ type QueueStats struct {
 	// InFlight is the number of jobs this process is running now for the
 	// queue. Counts[Running] also includes runs of other workers.
 	InFlight int
+	// Pull is true when no handler of this process runs the queue's jobs
+	// (neither Handle nor HandleDefault): they wait for workers that lease
+	// them, and Limits.Workers does not apply.
+	Pull bool
 	// OldestReadyAge is how long the longest-waiting due job has waited.
 	OldestReadyAge time.Duration
 	// Limits are the limits in force: configured, with run-time overrides.

@@ -43,6 +43,8 @@ func TestUI_ReadmeScreenshot(t *testing.T) {
 		"--queue", "thumbnails:exec=sleep 0.4; cat", "--queue", "thumbnails:workers=6",
 		"--queue", "invoices:exec="+flaky, "--queue", "invoices:max_attempts=1", "--queue", "invoices:workers=2",
 		"--queue", "billing:noop=true",
+		// Limits of both kinds for the Limits column.
+		"--queue", "webhooks:max_leases=20", "--queue", "thumbnails:max_queue=5000",
 	)
 	base := srv.base
 	if code := apiCall(t, base, "", http.MethodPost, "/v1/queues/billing/pause", "", nil); code != http.StatusOK {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,9 +25,42 @@ import (
 type uiQueue struct {
 	Queue    string         `json:"queue"`
 	Paused   bool           `json:"paused"`
+	Kind     string         `json:"kind"`
 	Counts   map[string]int `json:"counts"`
 	InFlight int            `json:"in_flight"`
 	Oldest   float64        `json:"oldest_queued_age_seconds"`
+	Limits   struct {
+		Workers   int     `json:"workers"`
+		MaxLeases int     `json:"max_leases"`
+		Rate      float64 `json:"rate"`
+		Burst     int     `json:"burst"`
+		MaxQueue  int     `json:"max_queue"`
+	} `json:"limits"`
+}
+
+// limitsText is how the page must show a queue's limits: only those of its
+// kind (workers for push, leases for pull), and none that is 0.
+func limitsText(q uiQueue) string {
+	l := q.Limits
+	var parts []string
+	switch {
+	case q.Kind == "push" && l.Workers == 1:
+		parts = append(parts, "1 worker")
+	case q.Kind == "push":
+		parts = append(parts, thousands(l.Workers)+" workers")
+	case q.Kind == "pull" && l.MaxLeases > 0:
+		parts = append(parts, "≤ "+thousands(l.MaxLeases)+" leased")
+	}
+	if l.Rate > 0 {
+		parts = append(parts, strconv.FormatFloat(l.Rate, 'f', -1, 64)+"/s, burst "+thousands(l.Burst))
+	}
+	if l.MaxQueue > 0 {
+		parts = append(parts, "≤ "+thousands(l.MaxQueue)+" queued")
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " · ")
 }
 
 // uiJob is a job as GET /v1/jobs/{ticket} describes it.
@@ -50,12 +84,14 @@ type uiPage struct {
 type uiRow struct {
 	Queue  string            `json:"queue"`
 	Paused bool              `json:"paused"`
+	Kind   string            `json:"kind"`
 	Cells  map[string]string `json:"cells"`
 }
 
 const readRowsJS = `[...document.querySelectorAll('#queues tbody tr')].map(tr => ({
 	queue: tr.dataset.queue,
 	paused: !tr.querySelector('.badge.paused').hidden,
+	kind: tr.querySelector('.badge.kind').textContent,
 	cells: Object.fromEntries([...tr.querySelectorAll('td[data-field]')].map(td => [td.dataset.field, td.textContent.trim()])),
 }))`
 
@@ -90,8 +126,8 @@ func shownAge(t *testing.T, what, s string) float64 {
 }
 
 // checkOverview compares every number of the overview with the API: the
-// queues, their counts, in-flight jobs, paused flags and oldest ages, and
-// the totals. The stored state must be still (nothing running), so that
+// queues, their kinds, counts, in-flight jobs, limits, paused flags and
+// oldest ages, and the totals. The stored state must be still (nothing running), so that
 // the page's last poll and the API's answers agree; only the oldest age
 // moves, and it must lie between two reads of the API around the page's.
 func checkOverview(t *testing.T, b *browser, base, token string) {
@@ -122,6 +158,12 @@ func checkOverview(t *testing.T, b *browser, base, token string) {
 		}
 		if row.Paused != q.Paused {
 			t.Errorf("queue %s: the page shows paused=%v, the API %v", q.Queue, row.Paused, q.Paused)
+		}
+		if row.Kind != q.Kind || (q.Kind != "push" && q.Kind != "pull") {
+			t.Errorf("queue %s: the page shows kind %q, the API %q", q.Queue, row.Kind, q.Kind)
+		}
+		if want := limitsText(q); row.Cells["limits"] != want {
+			t.Errorf("queue %s: the page shows limits %q, want %q", q.Queue, row.Cells["limits"], want)
 		}
 		// The page polled up to 2 s before the first read and writes whole
 		// seconds: its age is at most 3 s short of the first read.
@@ -264,12 +306,49 @@ func TestUI_Dashboard(t *testing.T) {
 		t.Fatalf("the report job is %s after %d attempts, want dead after 1", dead.State, dead.Attempts)
 	}
 
+	// Limits of each kind to show: a pull queue's leases and cap, a push
+	// queue's rate.
+	for queue, body := range map[string]string{"thumbnails": `{"max_leases": 5, "max_queue": 1000}`, "emails": `{"rate": 50, "burst": 5}`} {
+		if code := apiCall(t, base, "", http.MethodPatch, "/v1/queues/"+queue, body, nil); code != http.StatusOK {
+			t.Fatalf("PATCH %s = %d", queue, code)
+		}
+	}
+
 	b := newBrowser(t, 1280, 900)
 	b.do("load /ui/", chromedp.Navigate(base+"/ui/"),
 		chromedp.WaitVisible(chromedp.CSS(`#queues tr[data-queue="reports"]`)))
 	b.await("the page is live", `document.getElementById('live').dataset.state === 'ok'`)
 	checkOverview(t, b, base, "")
+	if help := b.text("#queues-help"); !strings.Contains(help, "In flight counts the runs this server process holds now") {
+		t.Errorf("the overview does not say what in flight means next to running: %q", help)
+	}
 	b.screenshot("overview")
+
+	t.Run("QueueKinds", func(t *testing.T) {
+		b := b.as(t)
+		workers := regexp.MustCompile(`\bworkers? \d|\d+ workers?\b`)
+		for queue, want := range map[string][]string{
+			"emails":     {"push", "4 workers · 50/s, burst 5", "running, 0 in flight in this server"},
+			"thumbnails": {"pull", "limits: ≤ 5 leased · ≤ 1,000 queued", "0 running (leased to workers)"},
+		} {
+			b.do("open queue "+queue, chromedp.Click(chromedp.CSS(`a.brand`)),
+				chromedp.WaitVisible(chromedp.CSS(`#queues tr[data-queue="`+queue+`"]`)),
+				chromedp.Click(chromedp.CSS(`#queues tr[data-queue="`+queue+`"] td.name a`)),
+				chromedp.WaitVisible(chromedp.CSS(`#view-queue`)))
+			b.awaitText(queue+"'s kind", `document.getElementById('q-kind').textContent`, want[0])
+			line := b.text("#q-stats")
+			for _, part := range want[1:] {
+				if !strings.Contains(line, part) {
+					t.Errorf("queue %s shows %q, want it to hold %q", queue, line, part)
+				}
+			}
+			if want[0] == "pull" && workers.MatchString(line) {
+				t.Errorf("pull queue %s shows a number of workers: %q", queue, line)
+			}
+		}
+		b.screenshot("queue-pull")
+		b.do("back to the overview", chromedp.Click(chromedp.CSS(`a.brand`)), chromedp.WaitVisible(chromedp.CSS(`#view-overview`)))
+	})
 
 	t.Run("JobsPaged", func(t *testing.T) {
 		b := b.as(t)
@@ -359,7 +438,9 @@ func TestUI_Dashboard(t *testing.T) {
 	t.Run("Cancel", func(t *testing.T) {
 		b := b.as(t)
 		findTicket(b, catTicket)
-		b.awaitText("the cat job is queued", `document.getElementById('job-state').dataset.state`, "queued")
+		// The ticket too: the job shown before (also queued) must be gone,
+		// or the click would cancel it.
+		b.awaitText("the cat job is queued", `document.getElementById('job-ticket').textContent + ' ' + document.getElementById('job-state').dataset.state`, catTicket+" queued")
 		b.do("cancel", chromedp.Click(chromedp.CSS(`#job-cancel`)))
 		b.awaitText("the cat job is canceled", `document.getElementById('job-state').dataset.state`, "canceled")
 		var j uiJob

@@ -195,9 +195,10 @@ func TestClient_Queues(t *testing.T) {
 	if st.Paused {
 		t.Fatalf("after resume = %+v", st)
 	}
-	st, err = tb.c.UpdateLimits(ctx, "a", client.LimitsPatch{Workers: client.Set(8), MaxLeases: client.Set(10), Rate: client.Set(2.5), Burst: client.Set(3)})
+	st, err = tb.c.UpdateLimits(ctx, "a", client.LimitsPatch{Workers: client.Set(8), MaxLeases: client.Set(10), Rate: client.Set(2.5), Burst: client.Set(3), MaxQueued: client.Set(50)})
 	must(t, err)
-	if st.Limits != (client.Limits{Workers: 8, MaxLeases: 10, Rate: 2.5, Burst: 3}) || st.Overrides.Workers == nil || *st.Overrides.Workers != 8 || *st.Overrides.Rate != 2.5 {
+	if st.Limits != (client.Limits{Workers: 8, MaxLeases: 10, Rate: 2.5, Burst: 3, MaxQueued: 50}) || st.Overrides.Workers == nil || *st.Overrides.Workers != 8 ||
+		*st.Overrides.Rate != 2.5 || st.Overrides.MaxQueued == nil || *st.Overrides.MaxQueued != 50 || st.Kind != "pull" {
 		t.Fatalf("after set: limits %+v, overrides %+v", st.Limits, st.Overrides)
 	}
 	st, err = tb.c.UpdateLimits(ctx, "a", client.LimitsPatch{Workers: client.Clear[int](), Rate: client.Clear[float64]()})

@@ -182,6 +182,9 @@ type Page struct {
 type QueueStats struct {
 	Queue  string `json:"queue"`
 	Paused bool   `json:"paused"`
+	// Kind is "push" when the server runs the queue's jobs itself, "pull"
+	// when they wait for workers that lease them.
+	Kind string `json:"kind"`
 	// Counts holds the stored jobs per state; every state is present.
 	Counts map[job.State]int `json:"counts"`
 	// InFlight is how many of the queue's jobs the server process runs now
@@ -218,6 +221,9 @@ type Limits struct {
 	// starts at once.
 	Rate  float64 `json:"rate"`
 	Burst int     `json:"burst"`
+	// MaxQueued is how many queued jobs the queue may hold before submits
+	// are refused with ErrQueueFull (0: no limit).
+	MaxQueued int `json:"max_queue"`
 }
 
 // Overrides are the limits set at run time; nil fields are not overridden.
@@ -226,6 +232,7 @@ type Overrides struct {
 	MaxLeases *int     `json:"max_leases"`
 	Rate      *float64 `json:"rate"`
 	Burst     *int     `json:"burst"`
+	MaxQueued *int     `json:"max_queue"`
 }
 
 // LimitsPatch changes a queue's run-time limits: each field is left alone
@@ -236,6 +243,7 @@ type LimitsPatch struct {
 	MaxLeases Patch[int]
 	Rate      Patch[float64]
 	Burst     Patch[int]
+	MaxQueued Patch[int]
 }
 
 // Patch is one field of a LimitsPatch. The zero Patch changes nothing.
@@ -274,6 +282,7 @@ func (p LimitsPatch) body() map[string]any {
 	p.MaxLeases.add(b, "max_leases")
 	p.Rate.add(b, "rate")
 	p.Burst.add(b, "burst")
+	p.MaxQueued.add(b, "max_queue")
 	return b
 }
 

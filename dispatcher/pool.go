@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ticketq/ticketq/internal/logfield"
 	"github.com/ticketq/ticketq/internal/ratelimit"
 	"github.com/ticketq/ticketq/job"
 )
@@ -201,7 +202,7 @@ func (p *Pool) Run(ctx context.Context) error {
 	case <-grace.C:
 	}
 	n := p.InFlight()
-	p.log.Warn().Int("running", n).Dur("grace", p.opts.Grace).Msg("grace period over; canceling runs, their jobs will be replayed at next start")
+	p.log.Warn().Int("running", n).Float64("grace_ms", logfield.Millis(p.opts.Grace)).Msg("grace period over; canceling runs, their jobs will be replayed at next start")
 	stopRuns(job.ErrShutdown)
 	hard := time.NewTimer(p.opts.HardStop)
 	defer hard.Stop()

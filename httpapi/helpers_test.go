@@ -219,7 +219,7 @@ var (
 	summaryKeys = []string{"ticket", "queue", "state", "attempts", "max_attempts", "timeout", "interrupted", "priority",
 		"created_at", "updated_at", "run_at", "started_at", "finished_at"}
 	jobKeys   = append(slices.Clone(summaryKeys), "result", "payload", "errors")
-	statsKeys = []string{"queue", "paused", "counts", "in_flight", "oldest_queued_age_seconds", "limits", "overrides"}
+	statsKeys = []string{"queue", "paused", "kind", "counts", "in_flight", "oldest_queued_age_seconds", "limits", "overrides"}
 )
 
 // snapshot returns everything the API shows of the stored state: GET

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/ticketq/ticketq/internal/logfield"
 )
 
 // RequestIDHeader carries the request id in both directions.
@@ -52,7 +54,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			e.Str("method", r.Method).
 				Str("path", r.URL.Path).
 				Int("status", rec.statusOr200()).
-				Dur("duration", time.Since(rec.start)).
+				Float64("duration_ms", logfield.Millis(time.Since(rec.start))).
 				Int64("bytes", rec.bytes).
 				Msg("request")
 		}

@@ -118,8 +118,8 @@ func TestServer_LeaseLongPoll(t *testing.T) {
 // Ensure that PATCH sets and clears run-time limits and answers the stats.
 func TestServer_PatchQueue(t *testing.T) {
 	tb := setup(t, nil)
-	m := tb.do(t, http.MethodPatch, "/v1/queues/q", `{"workers": 8, "rate": 2.5, "burst": 3, "max_leases": 10}`).expect(t, http.StatusOK)
-	want := map[string]any{"workers": json.Number("8"), "max_leases": json.Number("10"), "rate": json.Number("2.5"), "burst": json.Number("3")}
+	m := tb.do(t, http.MethodPatch, "/v1/queues/q", `{"workers": 8, "rate": 2.5, "burst": 3, "max_leases": 10, "max_queue": 1000}`).expect(t, http.StatusOK)
+	want := map[string]any{"workers": json.Number("8"), "max_leases": json.Number("10"), "rate": json.Number("2.5"), "burst": json.Number("3"), "max_queue": json.Number("1000")}
 	if fmt.Sprint(m["limits"]) != fmt.Sprint(want) || fmt.Sprint(m["overrides"]) != fmt.Sprint(want) {
 		t.Fatalf("after PATCH: limits %v, overrides %v", m["limits"], m["overrides"])
 	}
@@ -132,6 +132,22 @@ func TestServer_PatchQueue(t *testing.T) {
 	if fmt.Sprint(got["overrides"]) != fmt.Sprint(overrides) {
 		t.Fatalf("GET shows overrides %v", got["overrides"])
 	}
+}
+
+// Ensure that a max_queue set by PATCH refuses the submit beyond it, keeps
+// the jobs queued before a lowering, and that null lifts it again.
+func TestServer_PatchMaxQueue(t *testing.T) {
+	tb := setup(t, nil)
+	tb.submit(t, "q", `{"payload": 1}`)
+	tb.submit(t, "q", `{"payload": 2}`)
+	tb.do(t, http.MethodPatch, "/v1/queues/q", `{"max_queue": 1}`).expect(t, http.StatusOK)
+	full := tb.do(t, http.MethodPost, "/v1/queues/q/jobs", `{"payload": 3}`)
+	full.expectError(t, http.StatusTooManyRequests, "queue_full")
+	if m := tb.do(t, http.MethodGet, "/v1/queues/q", "").expect(t, http.StatusOK); m["counts"].(map[string]any)["queued"] != json.Number("2") {
+		t.Fatalf("counts after the lowering = %v, want the 2 queued jobs kept", m["counts"])
+	}
+	tb.do(t, http.MethodPatch, "/v1/queues/q", `{"max_queue": null}`).expect(t, http.StatusOK)
+	tb.submit(t, "q", `{"payload": 3}`)
 }
 
 // Ensure that every refused pull-mode and PATCH request answers its status

@@ -162,6 +162,7 @@ type patchBody struct {
 	MaxLeases patchField[int]     `json:"max_leases"`
 	Rate      patchField[float64] `json:"rate"`
 	Burst     patchField[int]     `json:"burst"`
+	MaxQueued patchField[int]     `json:"max_queue"`
 }
 
 // patchQueue changes a queue's limits at run time. The change is stored with
@@ -179,14 +180,15 @@ func (s *Server) patchQueue(q Queue, r *http.Request) (reply, error) {
 	if err := readBody(r, &body, true); err != nil {
 		return reply{}, err
 	}
-	if !body.Workers.set && !body.MaxLeases.set && !body.Rate.set && !body.Burst.set {
-		return reply{}, invalidf("invalid_request", "nothing to change: give one or more of workers, max_leases, rate, burst (null removes an override)")
+	if !body.Workers.set && !body.MaxLeases.set && !body.Rate.set && !body.Burst.set && !body.MaxQueued.set {
+		return reply{}, invalidf("invalid_request", "nothing to change: give one or more of workers, max_queue, max_leases, rate, burst (null removes an override)")
 	}
 	st, err := q.UpdateLimits(r.Context(), name, func(o *ticketq.QueueOverrides) {
 		body.Workers.apply(&o.Workers)
 		body.MaxLeases.apply(&o.MaxLeases)
 		body.Rate.apply(&o.Rate)
 		body.Burst.apply(&o.Burst)
+		body.MaxQueued.apply(&o.MaxQueued)
 	})
 	if err != nil {
 		return reply{}, err

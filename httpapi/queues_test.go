@@ -1,10 +1,13 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"reflect"
 	"testing"
+
+	"github.com/ticketq/ticketq"
 )
 
 // Ensure that GET /v1/queues lists the stats of every queue in name order.
@@ -44,14 +47,31 @@ func TestServer_QueueStats(t *testing.T) {
 		t.Fatalf("oldest_queued_age_seconds = %v", m["oldest_queued_age_seconds"])
 	}
 	delete(m, "oldest_queued_age_seconds")
-	want := map[string]any{"queue": "q", "paused": false, "in_flight": json.Number("0"), "counts": map[string]any{
+	want := map[string]any{"queue": "q", "paused": false, "kind": "pull", "in_flight": json.Number("0"), "counts": map[string]any{
 		"queued": json.Number("1"), "running": json.Number("0"), "succeeded": json.Number("0"),
 		"dead": json.Number("0"), "canceled": json.Number("1"),
 	}, "limits": map[string]any{
-		"workers": json.Number("4"), "max_leases": json.Number("0"), "rate": json.Number("0"), "burst": json.Number("1"),
-	}, "overrides": map[string]any{"workers": nil, "max_leases": nil, "rate": nil, "burst": nil}}
+		"workers": json.Number("4"), "max_leases": json.Number("0"), "rate": json.Number("0"), "burst": json.Number("1"), "max_queue": json.Number("0"),
+	}, "overrides": map[string]any{"workers": nil, "max_leases": nil, "rate": nil, "burst": nil, "max_queue": nil}}
 	if !reflect.DeepEqual(m, want) {
 		t.Fatalf("stats = %v, want %v", m, want)
+	}
+}
+
+// Ensure that a queue is "push" when a handler of the server runs it (its
+// own or the default one) and "pull" otherwise.
+func TestServer_QueueKind(t *testing.T) {
+	noop := func(context.Context, *ticketq.Job) ([]byte, error) { return nil, nil }
+	own := setup(t, func(q *ticketq.Queue) { must(t, q.Handle("mine", noop, ticketq.QueueOptions{})) })
+	for queue, want := range map[string]string{"mine": "push", "other": "pull"} {
+		own.do(t, http.MethodPost, "/v1/queues/"+queue+"/pause", "").expect(t, http.StatusOK)
+		if m := own.do(t, http.MethodGet, "/v1/queues/"+queue, "").expect(t, http.StatusOK); m["kind"] != want {
+			t.Errorf("queue %s is %v, want %s", queue, m["kind"], want)
+		}
+	}
+	fallback := setup(t, func(q *ticketq.Queue) { must(t, q.HandleDefault(noop)) })
+	if m := fallback.do(t, http.MethodPost, "/v1/queues/any/pause", "").expect(t, http.StatusOK); m["kind"] != "push" {
+		t.Errorf("a queue run by the default handler is %v, want push", m["kind"])
 	}
 }
 

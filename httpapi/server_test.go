@@ -173,7 +173,7 @@ func TestServer_RequestID(t *testing.T) {
 				t.Fatalf("no log line with request id %q", id)
 			}
 			if line["level"] != "info" || line["method"] != "GET" || line["path"] != "/healthz" ||
-				line["status"] != float64(200) || line["bytes"] != float64(len(r.body)) || line["duration"] == nil {
+				line["status"] != float64(200) || line["bytes"] != float64(len(r.body)) || line["duration_ms"] == nil {
 				t.Fatalf("access log line = %v", line)
 			}
 		})

@@ -174,8 +174,12 @@ type pageView struct {
 
 // statsView describes one queue.
 type statsView struct {
-	Queue    string     `json:"queue"`
-	Paused   bool       `json:"paused"`
+	Queue  string `json:"queue"`
+	Paused bool   `json:"paused"`
+	// Kind is "push" when the server runs the queue's jobs itself (an
+	// executor or handler), "pull" when they wait for workers that lease
+	// them.
+	Kind     string     `json:"kind"`
 	Counts   countsView `json:"counts"`
 	InFlight int        `json:"in_flight"`
 	// OldestQueuedAgeSeconds is how long the longest-waiting due job has
@@ -192,6 +196,7 @@ type limitsView struct {
 	MaxLeases int     `json:"max_leases"`
 	Rate      float64 `json:"rate"`
 	Burst     int     `json:"burst"`
+	MaxQueued int     `json:"max_queue"`
 }
 
 // overridesView shows each overridden limit, and null for the others.
@@ -200,6 +205,7 @@ type overridesView struct {
 	MaxLeases *int     `json:"max_leases"`
 	Rate      *float64 `json:"rate"`
 	Burst     *int     `json:"burst"`
+	MaxQueued *int     `json:"max_queue"`
 }
 
 // leaseView answers a lease: the jobs with what a worker needs to run and
@@ -255,9 +261,14 @@ type countsView struct {
 }
 
 func newStatsView(st ticketq.QueueStats) statsView {
+	kind := "push"
+	if st.Pull {
+		kind = "pull"
+	}
 	return statsView{
 		Queue:  st.Queue,
 		Paused: st.Paused,
+		Kind:   kind,
 		Counts: countsView{
 			Queued:    st.Counts[job.Queued],
 			Running:   st.Counts[job.Running],

@@ -242,7 +242,13 @@ type QueueOverrides struct {
 	// starts allowed at once.
 	Rate  *float64
 	Burst *int
+	// MaxQueued is how many queued jobs the queue may hold before submits
+	// are refused (0: no limit).
+	MaxQueued *int
 }
+
+// MaxQueuedLimit bounds a queue's MaxQueued.
+const MaxQueuedLimit = 1_000_000_000
 
 // Validate checks every set field against its range.
 func (o QueueOverrides) Validate() error {
@@ -255,6 +261,8 @@ func (o QueueOverrides) Validate() error {
 		return fmt.Errorf("%w: rate %v is outside 0..1000000 per second", ErrInvalid, *o.Rate)
 	case o.Burst != nil && (*o.Burst < 1 || *o.Burst > 1_000_000):
 		return fmt.Errorf("%w: burst %d is outside 1..1000000", ErrInvalid, *o.Burst)
+	case o.MaxQueued != nil && (*o.MaxQueued < 0 || *o.MaxQueued > MaxQueuedLimit):
+		return fmt.Errorf("%w: max_queue %d is outside 0..%d", ErrInvalid, *o.MaxQueued, MaxQueuedLimit)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ticketq/ticketq/backend"
+	"github.com/ticketq/ticketq/internal/logfield"
 	"github.com/ticketq/ticketq/job"
 )
 
@@ -113,7 +114,7 @@ func Run(ctx context.Context, b backend.Backend, log zerolog.Logger) (Report, er
 			}
 			if time.Since(lastLog) >= time.Second {
 				lastLog = time.Now()
-				log.Info().Int("recovered", rep.Recovered).Str("queue", q).Dur("elapsed", time.Since(start)).Msg("recovering interrupted jobs")
+				log.Info().Int("recovered", rep.Recovered).Str("queue", q).Float64("elapsed_ms", logfield.Millis(time.Since(start))).Msg("recovering interrupted jobs")
 			}
 		}
 	}
@@ -123,6 +124,6 @@ func Run(ctx context.Context, b backend.Backend, log zerolog.Logger) (Report, er
 	}
 	rep.Duration = time.Since(start)
 	log.Info().Int("recovered", rep.Recovered).Int("leases_kept", rep.Leased).Int("queues", rep.Queues).Int("counters_corrected", rep.Corrected).
-		Dur("took", rep.Duration).Msg("recovery done")
+		Float64("took_ms", logfield.Millis(rep.Duration)).Msg("recovery done")
 	return rep, nil
 }

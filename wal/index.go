@@ -88,19 +88,31 @@ type queueMeta struct {
 	overrides job.QueueOverrides
 }
 
-// Version 1 had no overrides; it is still read.
-const queueMetaVersion = 2
+// Versions of the queue meta. Version 1 had no overrides, version 2 no
+// max_queue override; both are still read. A meta without a max_queue
+// override is written as version 2, so that an older ticketq can still
+// open the file unless that override is used.
+const (
+	queueMetaV2      = 2
+	queueMetaVersion = 3
+)
 
-// Presence bits of the overrides in a version 2 queue meta.
+// Presence bits of the overrides in a version 2 or 3 queue meta; only
+// version 3 has hasMaxQueued.
 const (
 	hasWorkers = 1 << iota
 	hasMaxLeases
 	hasRate
 	hasBurst
+	hasMaxQueued
 )
 
 func (m *queueMeta) encode() []byte {
-	b := []byte{queueMetaVersion, 0}
+	version := byte(queueMetaV2)
+	if m.overrides.MaxQueued != nil {
+		version = queueMetaVersion
+	}
+	b := []byte{version, 0}
 	if m.paused {
 		b[1] = 1
 	}
@@ -109,7 +121,7 @@ func (m *queueMeta) encode() []byte {
 	}
 	o := m.overrides
 	var bits byte
-	for i, set := range []bool{o.Workers != nil, o.MaxLeases != nil, o.Rate != nil, o.Burst != nil} {
+	for i, set := range []bool{o.Workers != nil, o.MaxLeases != nil, o.Rate != nil, o.Burst != nil, o.MaxQueued != nil} {
 		if set {
 			bits |= 1 << i
 		}
@@ -127,12 +139,15 @@ func (m *queueMeta) encode() []byte {
 	if o.Burst != nil {
 		b = binary.AppendVarint(b, int64(*o.Burst))
 	}
+	if o.MaxQueued != nil {
+		b = binary.AppendVarint(b, int64(*o.MaxQueued))
+	}
 	return b
 }
 
 func decodeQueueMeta(b []byte) (queueMeta, error) {
 	var m queueMeta
-	if len(b) < 2 || (b[0] != 1 && b[0] != queueMetaVersion) || b[1] > 1 {
+	if len(b) < 2 || b[0] < 1 || b[0] > queueMetaVersion || b[1] > 1 {
 		return m, fmt.Errorf("%w: queue meta header", ErrCorrupt)
 	}
 	m.paused = b[1] == 1
@@ -153,6 +168,13 @@ func decodeQueueMeta(b []byte) (queueMeta, error) {
 	}
 	bits := b[i]
 	i++
+	maxBits := byte(hasMaxQueued<<1 - 1)
+	if b[0] == queueMetaV2 {
+		maxBits = hasMaxQueued - 1
+	}
+	if bits > maxBits {
+		return m, fmt.Errorf("%w: queue meta has unknown overrides", ErrCorrupt)
+	}
 	readInt := func() (*int, error) {
 		v, w := binary.Varint(b[i:])
 		if w <= 0 || v < 0 || v > maxCount {
@@ -186,7 +208,12 @@ func decodeQueueMeta(b []byte) (queueMeta, error) {
 			return m, err
 		}
 	}
-	if i != len(b) || bits > 0x0f {
+	if bits&hasMaxQueued != 0 {
+		if m.overrides.MaxQueued, err = readInt(); err != nil {
+			return m, err
+		}
+	}
+	if i != len(b) {
 		return m, fmt.Errorf("%w: queue meta has trailing bytes", ErrCorrupt)
 	}
 	return m, nil

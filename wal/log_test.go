@@ -310,6 +310,45 @@ func TestLog_OverridesPersist(t *testing.T) {
 	}
 }
 
+// Ensure that a max_queue override survives a reopen, that metadata
+// without one is still written as version 2 (which older versions read),
+// and that version 2 cannot carry one.
+func TestLog_MaxQueuedOverride(t *testing.T) {
+	l, dir := mustOpen(t, Options{})
+	mq, w := 500, 3
+	if err := l.SetOverrides(context.Background(), "q", job.QueueOverrides{MaxQueued: &mq, Workers: &w}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	re, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer re.Close()
+	st, err := re.Stats(context.Background(), "q")
+	if err != nil || st.Overrides.MaxQueued == nil || *st.Overrides.MaxQueued != 500 || *st.Overrides.Workers != 3 {
+		t.Fatalf("after reopen: %+v, %v", st.Overrides, err)
+	}
+
+	with := queueMeta{overrides: job.QueueOverrides{MaxQueued: &mq}}
+	b := with.encode()
+	if b[0] != 3 {
+		t.Fatalf("meta with max_queue written as version %d, want 3", b[0])
+	}
+	without := queueMeta{overrides: job.QueueOverrides{Workers: &w}}
+	if v := without.encode()[0]; v != 2 {
+		t.Fatalf("meta without max_queue written as version %d, want 2", v)
+	}
+	b[0] = 2 // the same bytes claiming version 2
+	if _, err := decodeQueueMeta(b); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a version 2 meta with a max_queue override decoded: %v", err)
+	}
+	b[0] = 4
+	if _, err := decodeQueueMeta(b); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a version 4 meta decoded: %v", err)
+	}
+}
+
 // Ensure that trimming the memory map drops the file pages a read mapped
 // into the process, and that reads work afterwards.
 func TestLog_TrimMapped(t *testing.T) {

@@ -180,14 +180,14 @@ func testProgress(t *testing.T, tb *bundle) {
 
 // Ensure that run-time overrides are stored with the queue and validated.
 func testOverrides(t *testing.T, tb *bundle) {
-	w, r, b := 3, 2.5, 5
-	o := job.QueueOverrides{Workers: &w, Rate: &r, Burst: &b}
+	w, r, b, mq := 3, 2.5, 5, 7
+	o := job.QueueOverrides{Workers: &w, Rate: &r, Burst: &b, MaxQueued: &mq}
 	if err := tb.b.SetOverrides(tb.ctx, "q", o); err != nil {
 		t.Fatal(err)
 	}
 	st, err := tb.b.Stats(tb.ctx, "q")
 	if err != nil || st.Overrides.Workers == nil || *st.Overrides.Workers != 3 || st.Overrides.MaxLeases != nil ||
-		*st.Overrides.Rate != 2.5 || *st.Overrides.Burst != 5 {
+		*st.Overrides.Rate != 2.5 || *st.Overrides.Burst != 5 || st.Overrides.MaxQueued == nil || *st.Overrides.MaxQueued != 7 {
 		t.Fatalf("stats = %+v, %v", st, err)
 	}
 	bad := -1
@@ -197,7 +197,7 @@ func testOverrides(t *testing.T, tb *bundle) {
 	if err := tb.b.SetOverrides(tb.ctx, "q", job.QueueOverrides{}); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := tb.b.Stats(tb.ctx, "q"); st.Overrides.Workers != nil || st.Overrides.Rate != nil {
+	if st, _ := tb.b.Stats(tb.ctx, "q"); st.Overrides.Workers != nil || st.Overrides.Rate != nil || st.Overrides.MaxQueued != nil {
 		t.Fatalf("cleared overrides = %+v", st.Overrides)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,10 +18,18 @@ import (
 // backupSource is where a backup comes from: a running server's answer,
 // or a stopped server's file.
 type backupSource struct {
+	name  string // for messages: the server's URL or the directory
 	size  int64
 	copy  func(w io.Writer) (int64, error)
 	close func() error
 }
+
+// Where a backup comes from, as backupFrom chooses.
+const (
+	fromEither = iota // the directory if it exists and is free, else the server
+	fromServer
+	fromData
+)
 
 // backup writes a consistent copy of the database to -o FILE or stdout,
 // from a running server (--server, GET /v1/backup) or from a stopped
@@ -30,37 +37,31 @@ type backupSource struct {
 // checked before it is renamed to FILE, so FILE is always a whole, sound
 // backup or the one it was before.
 func backup(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("ticketq backup", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	server := flags.String("server", "", "URL of a running server to back up (env TICKETQ_SERVER); needs an admin token")
-	data := flags.String("data", "", "data directory of a stopped server to back up (env TICKETQ_DATA)")
+	flags := newCmdFlags("ticketq backup", "Usage: ticketq backup [--server URL [--token T] | --data DIR] [-o FILE]\n\n"+
+		"Writes a consistent copy of the database, a file that 'ticketq serve' opens as it is\n"+
+		"(see 'ticketq restore'). --server copies from a running server without stopping it\n"+
+		"(an admin token on a server with tokens); --data reads the directory of a stopped\n"+
+		"server (a running one holds it: use --server). With neither, backup reads the data\n"+
+		"directory if it exists and no server holds it, and asks the server otherwise; both\n"+
+		"have the defaults of every other command. With -o the copy is checked like\n"+
+		"'ticketq check' before it replaces FILE.\n", stderr)
+	server := serverFlag(flags)
 	access := addAccessFlags(flags)
-	out := flags.String("o", "", "write the backup to this `FILE` (written as FILE.tmp, synced and checked, then renamed); default stdout")
-	flags.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ticketq backup --server URL [--token T] [-o FILE]\n"+
-			"       ticketq backup --data DIR [-o FILE]\n\n"+
-			"Writes a consistent copy of the database, a file that `ticketq serve` opens as it is\n"+
-			"(see `ticketq restore`). --server copies from a running server without stopping it;\n"+
-			"--data reads the directory of a stopped server (a running one holds it: use --server).\n"+
-			"With -o the copy is checked like `ticketq check` before it replaces FILE.\n\n")
-		flags.PrintDefaults()
-	}
-	pos, err := parseFlags(flags, args)
+	data := dataFlag(flags, "data directory of a stopped server")
+	out := flags.String("o", "", "write the backup to this file (as FILE.tmp, synced and checked, then renamed); default stdout")
+	flags.doc("o", "FILE")
+	pos, err := flags.parse(args, env)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q (give the file with -o)", pos[0])}
 	}
-	if !flagGiven(flags, "server") && !flagGiven(flags, "data") {
-		*server, *data = env["TICKETQ_SERVER"], env["TICKETQ_DATA"]
+	from, err := backupFrom(flags, env)
+	if err != nil {
+		return err
 	}
-	switch {
-	case *server != "" && *data != "":
-		return usageError{errors.New("give --server (a running server) or --data (a stopped server's directory), not both")}
-	case *server == "" && *data == "":
-		return usageError{errors.New("give --server URL to back up a running server, or --data DIR for a stopped one")}
-	case *out == "" && isTerminal(stdout):
+	if *out == "" && isTerminal(stdout) {
 		return usageError{errors.New("stdout is a terminal; give -o FILE or redirect the output to a file")}
 	}
 	if *out != "" {
@@ -73,7 +74,7 @@ func backup(ctx context.Context, args []string, env map[string]string, stdout, s
 	// copy is done, it kills the process as usual (the check only reads).
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	src, err := openBackupSource(ctx, *server, *data, access, env)
+	src, err := openBackupSource(ctx, from, *server, *data, access)
 	if err != nil {
 		return err
 	}
@@ -84,22 +85,67 @@ func backup(ctx context.Context, args []string, env map[string]string, stdout, s
 	return backupToFile(src, *out, stop, stderr)
 }
 
-// openBackupSource starts the download, or opens the stopped server's file.
-func openBackupSource(ctx context.Context, server, data string, access *accessFlags, env map[string]string) (*backupSource, error) {
-	if data != "" {
-		snap, err := wal.OpenBackupOffline(data)
+// backupFrom chooses the source: the flag on the command line, else the
+// one variable of TICKETQ_SERVER and TICKETQ_DATA that is set, else (none
+// or both set) either.
+func backupFrom(flags *cmdFlags, env map[string]string) (int, error) {
+	server, data := flags.onCommandLine("server"), flags.onCommandLine("data")
+	if !server && !data {
+		server, data = env["TICKETQ_SERVER"] != "", env["TICKETQ_DATA"] != ""
+		if server && data {
+			return fromEither, nil
+		}
+	}
+	switch {
+	case server && data:
+		return 0, usageError{errors.New("give --server (a running server) or --data (a stopped server's directory), not both")}
+	case server:
+		return fromServer, nil
+	case data:
+		return fromData, nil
+	}
+	return fromEither, nil
+}
+
+// openBackupSource starts the download, or opens the stopped server's
+// file. Either source means the directory if it exists and no server holds
+// it, else the server.
+func openBackupSource(ctx context.Context, from int, server, data string, access *accessFlags) (*backupSource, error) {
+	if from == fromServer {
+		return openServerBackup(ctx, server, access)
+	}
+	snap, err := wal.OpenBackupOffline(data)
+	if from == fromEither && err != nil {
+		var why string
 		switch {
 		case errors.Is(err, wal.ErrInUse):
-			return nil, fmt.Errorf("%s is held by a running server: back it up with --server URL instead", data)
+			why = data + " is held by a running server"
 		case errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("%w (is --data the directory `ticketq serve` was given?)", err)
-		case err != nil:
+			why = data + " holds no database"
+		default:
 			return nil, err
 		}
-		copyTo := func(w io.Writer) (int64, error) { return snap.WriteTo(ctxWriter{ctx: ctx, w: w}) }
-		return &backupSource{size: snap.Size(), copy: copyTo, close: snap.Close}, nil
+		src, err := openServerBackup(ctx, server, access)
+		if err != nil {
+			return nil, fmt.Errorf("%w (neither --server nor --data was given, and %s, so the backup was asked of %s; give --server URL or --data DIR)", err, why, server)
+		}
+		return src, nil
 	}
-	acc, err := access.resolve(env)
+	switch {
+	case errors.Is(err, wal.ErrInUse):
+		return nil, fmt.Errorf("%s is held by a running server: back it up with --server URL instead", data)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%w (is --data the directory 'ticketq serve' was given?)", err)
+	case err != nil:
+		return nil, err
+	}
+	copyTo := func(w io.Writer) (int64, error) { return snap.WriteTo(ctxWriter{ctx: ctx, w: w}) }
+	return &backupSource{name: data, size: snap.Size(), copy: copyTo, close: snap.Close}, nil
+}
+
+// openServerBackup starts the download of a running server's backup.
+func openServerBackup(ctx context.Context, server string, access *accessFlags) (*backupSource, error) {
+	acc, err := access.resolve()
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -111,7 +157,7 @@ func openBackupSource(ctx context.Context, server, data string, access *accessFl
 	if err != nil {
 		return nil, err
 	}
-	return &backupSource{size: r.Size, copy: func(w io.Writer) (int64, error) { return io.Copy(w, r) }, close: r.Close}, nil
+	return &backupSource{name: server, size: r.Size, copy: func(w io.Writer) (int64, error) { return io.Copy(w, r) }, close: r.Close}, nil
 }
 
 // checkBackupTarget refuses an -o that cannot be a backup file: a
@@ -153,9 +199,9 @@ func backupToStdout(src *backupSource, stdout, stderr io.Writer) error {
 	if n != src.size {
 		return fmt.Errorf("backup to stdout: wrote %d bytes, but the backup has %d (discard what was written)", n, src.size)
 	}
-	fmt.Fprintf(stderr, "backup: wrote %s (%d bytes) to stdout, as many as announced.\n"+
-		"Verify the content before relying on it: `ticketq restore --data DIR FILE` checks it first,\n"+
-		"or save it as DIR/ticketq.db and run `ticketq check --data DIR`.\n", byteSize(n), n)
+	fmt.Fprintf(stderr, "backup: wrote %s (%d bytes) of %s to stdout, as many as announced.\n"+
+		"Verify the content before relying on it: 'ticketq restore --data DIR FILE' checks it first,\n"+
+		"or save it as DIR/ticketq.db and run 'ticketq check --data DIR'.\n", byteSize(n), n, src.name)
 	return nil
 }
 
@@ -193,7 +239,7 @@ func backupToFile(src *backupSource, path string, copied func(), stderr io.Write
 		_ = os.Remove(tmp)
 		return err
 	}
-	fmt.Fprintf(stderr, "backup: wrote %s (%s, %s), checked: ok\n", path, byteSize(n), jobsInQueues(rep.Jobs, rep.Queues))
+	fmt.Fprintf(stderr, "backup: wrote %s from %s (%s, %s), checked: ok\n", path, src.name, byteSize(n), jobsInQueues(rep.Jobs, rep.Queues))
 	return nil
 }
 

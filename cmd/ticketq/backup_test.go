@@ -162,6 +162,42 @@ func TestBackup_Offline(t *testing.T) {
 	}
 }
 
+// Ensure that backup takes --server and --data from the same variables and
+// defaults as every other command, and that without either it reads the
+// data directory when it exists and no server holds it, else the server.
+func TestBackup_Defaults(t *testing.T) {
+	stopped := dataDir(t)
+	heldDir := t.TempDir()
+	heldAddr, _ := startServe(t, nil, "--addr", "127.0.0.1:0", "--data", heldDir)
+	heldURL := "http://" + heldAddr
+	out := t.TempDir()
+	cases := []struct {
+		name, cwd string
+		env       map[string]string
+		want      string // the source, in the final message
+	}{
+		{"BothVariablesDirectoryFree", "", map[string]string{"TICKETQ_SERVER": "http://127.0.0.1:1", "TICKETQ_DATA": stopped}, "from " + stopped + " ("},
+		{"BothVariablesDirectoryHeld", "", map[string]string{"TICKETQ_SERVER": heldURL, "TICKETQ_DATA": heldDir}, "from " + heldURL + " ("},
+		{"ServerVariableAlone", filepath.Dir(stopped), map[string]string{"TICKETQ_SERVER": heldURL}, "from " + heldURL + " ("},
+		{"DataVariableAlone", "", map[string]string{"TICKETQ_DATA": stopped}, "from " + stopped + " ("},
+		{"DefaultDirectory", filepath.Dir(stopped), nil, "from ticketq-data ("},
+	}
+	// ./ticketq-data in the directory of the cases that run there.
+	must(t, os.Symlink(stopped, filepath.Join(filepath.Dir(stopped), "ticketq-data")))
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.cwd != "" {
+				t.Chdir(c.cwd)
+			}
+			file := filepath.Join(out, fmt.Sprint(i))
+			code, _, errOut := runTool(t, c.env, "backup", "-o", file)
+			if code != 0 || !strings.Contains(errOut, "backup: wrote "+file+" "+c.want) || !strings.Contains(errOut, "checked: ok") {
+				t.Fatalf("exit %d, want 0 and %q:\n%s", code, c.want, errOut)
+			}
+		})
+	}
+}
+
 // Ensure that each way a backup can fail exits non-zero with a clear
 // message, leaves no FILE.tmp, and leaves an earlier FILE as it was.
 func TestBackup_Errors(t *testing.T) {
@@ -188,11 +224,13 @@ func TestBackup_Errors(t *testing.T) {
 	}{
 		{"UnknownFlag", nil, []string{"--bogus"}, 2, "flag provided but not defined: -bogus"},
 		{"ExtraArgument", nil, []string{"--data", damaged, "x.db"}, 2, `unexpected argument "x.db"`},
-		{"NoSource", nil, []string{"-o", "x"}, 2, "give --server URL to back up a running server, or --data DIR"},
+		{"NeitherSourceAnswers", map[string]string{"TICKETQ_SERVER": "http://127.0.0.1:1", "TICKETQ_DATA": t.TempDir()}, []string{"-o", filepath.Join(out, "x")}, 1,
+			"connection refused (neither --server nor --data was given, and " + os.TempDir()},
+		{"EitherSourceDamaged", map[string]string{"TICKETQ_SERVER": "http://127.0.0.1:1", "TICKETQ_DATA": damaged}, []string{"-o", filepath.Join(out, "y")}, 1, "format version 9"},
 		{"BothSources", nil, []string{"--server", authURL, "--data", damaged}, 2, "not both"},
-		{"BothSourcesFromEnv", map[string]string{"TICKETQ_SERVER": authURL, "TICKETQ_DATA": damaged}, nil, 2, "not both"},
-		{"Help", nil, []string{"--help"}, 0, "Usage: ticketq backup --server URL"},
-		{"MissingDir", nil, []string{"--data", t.TempDir(), "-o", filepath.Join(out, "a")}, 1, "is --data the directory `ticketq serve` was given?"},
+		{"BadServerFromEnv", map[string]string{"TICKETQ_SERVER": "ftp://x"}, []string{"-o", filepath.Join(out, "z")}, 2, "ftp"},
+		{"Help", nil, []string{"--help"}, 0, "Usage: ticketq backup [--server URL"},
+		{"MissingDir", nil, []string{"--data", t.TempDir(), "-o", filepath.Join(out, "a")}, 1, "is --data the directory 'ticketq serve' was given?"},
 		{"HeldDir", nil, []string{"--data", heldDir, "-o", filepath.Join(out, "b")}, 1, "held by a running server: back it up with --server URL instead"},
 		{"DamagedDir", nil, []string{"--data", damaged, "-o", filepath.Join(out, "c")}, 1, "format version 9"},
 		{"CopyFailsCheck", nil, []string{"--data", freelist, "-o", filepath.Join(out, "d")}, 1, "invalid freelist page"},

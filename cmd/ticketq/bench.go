@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -65,50 +64,59 @@ percentiles and errors by code. Modes:
 --baseline first runs the same load against a trivial HTTP handler in this
 binary (bench-target: reads the body, answers 202, stores nothing) and
 reports which share of that ceiling ticketq reached.
-
-Flags:
 `
 
 // parseBenchConfig reads the flags; TICKETQ_SERVER is --server's default.
 func parseBenchConfig(args []string, env map[string]string, stderr io.Writer) (*benchConfig, error) {
 	c := &benchConfig{}
-	fs := flag.NewFlagSet("ticketq bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
+	fs := newCmdFlags("ticketq bench", benchUsage, stderr)
 	fs.StringVar(&c.mode, "mode", "submit", "submit, batch, e2e or recovery")
-	server := serverFlag(fs, env)
+	fs.doc("mode", "MODE")
+	server := serverFlag(fs)
 	access := addAccessFlags(fs)
-	fs.BoolVar(&c.spawn, "spawn", false, "start `ticketq serve` on 127.0.0.1 with a fresh data directory, and stop it at the end")
+	fs.BoolVar(&c.spawn, "spawn", false, "start 'ticketq serve' on 127.0.0.1 with a fresh data directory, and stop it at the end")
+	fs.doc("spawn", "")
 	fs.StringVar(&c.binary, "binary", "", "the ticketq binary that --spawn and --baseline start (default: this one)")
+	fs.doc("binary", "FILE")
 	fs.StringVar(&c.spawnDir, "spawn-dir", ".", "where --spawn creates its data directory (not tmpfs: fsync there costs nothing)")
+	fs.doc("spawn-dir", "DIR")
 	fs.Func("server-flag", "a flag for the spawned server, e.g. --server-flag=--workers=16 (repeatable)", func(s string) error {
 		c.serverFlags = append(c.serverFlags, s)
 		return nil
 	})
+	fs.doc("server-flag", "FLAG")
 	fs.BoolVar(&c.keep, "keep", false, "keep the spawned server's data directory")
+	fs.doc("keep", "")
 	fs.StringVar(&c.queue, "queue", "bench", "queue to submit to")
+	fs.doc("queue", "NAME")
 	fs.IntVar(&c.concurrency, "concurrency", 64, "concurrent clients, each with one request in flight")
+	fs.doc("concurrency", "N")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to submit (0: until --count)")
-	fs.Int64Var(&c.count, "count", 0, "stop after this many acked jobs (recovery: jobs to fill, default 100000)")
+	fs.doc("duration", "DURATION")
+	fs.Int64Var(&c.count, "count", 0, fmt.Sprintf("stop after this many acked jobs (recovery: jobs to fill, %d when 0)", defaultRecoveryCount))
+	fs.doc("count", "N")
 	fs.IntVar(&c.payload, "payload", 200, "payload size in bytes (a JSON string of that total size)")
+	fs.doc("payload", "BYTES")
 	fs.Float64Var(&c.rate, "rate", 0, "offer at most this many jobs per second in all (0: as fast as the server answers); e2e at a fixed load")
-	fs.IntVar(&c.batch, "batch", 100, "jobs per request in batch mode (default 100), and in e2e mode when given")
+	fs.doc("rate", "PER_SECOND")
+	fs.IntVar(&c.batch, "batch", 100, "jobs per request in batch mode, and in e2e mode when given")
+	fs.doc("batch", "N")
 	fs.IntVar(&c.pull, "pull", 0, "e2e: work a pull queue with client Workers of this total concurrency instead of the no-op executor")
+	fs.doc("pull", "N")
 	fs.DurationVar(&c.drain, "drain", 5*time.Minute, "e2e and recovery: how long to wait for every job to succeed")
+	fs.doc("drain", "DURATION")
 	fs.BoolVar(&c.baseline, "baseline", false, "first measure the HTTP ceiling with the same load against bench-target")
+	fs.doc("baseline", "")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object with every figure instead of text")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err}
+	fs.doc("json", "")
+	pos, err := fs.parse(args, env)
+	if err != nil {
+		return nil, err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	set := fs.given // a --server from TICKETQ_SERVER does not clash with --spawn
 	c.batchSet = set["batch"]
 	c.server = *server
-	var err error
-	if c.access, err = access.resolve(env); err != nil {
+	if c.access, err = access.resolve(); err != nil {
 		return nil, usageError{err}
 	}
 	c.command = strings.TrimSpace("ticketq bench " + shellJoin(args))
@@ -122,7 +130,7 @@ func parseBenchConfig(args []string, env map[string]string, stderr io.Writer) (*
 		}
 		c.binary = exe
 	}
-	if err := c.validate(fs.Args(), set); err != nil {
+	if err := c.validate(pos, set); err != nil {
 		return nil, usageError{err}
 	}
 	return c, nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,31 +14,20 @@ import (
 // the file is sound, an error (exit 1) when it is not or cannot be read,
 // and a usage error (exit 2) for bad arguments.
 func check(args []string, env map[string]string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("ticketq check", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	dir := newConfig().Data
-	if v := env["TICKETQ_DATA"]; v != "" {
-		dir = v
+	flags := newCmdFlags("ticketq check", "Usage: ticketq check [--data DIR]\n\n"+
+		"Verifies ticketq.db offline without changing it: bbolt's page consistency and\n"+
+		"ticketq's indexes and counters. Exit status 0 when sound, 1 on any finding.\n"+
+		"Stop the server first: a running ticketq holds the file.\n", stderr)
+	dir := dataFlag(flags, "data directory to check, the one 'ticketq serve --data' uses")
+	pos, err := flags.parse(args, env)
+	if err != nil {
+		return err
 	}
-	flags.StringVar(&dir, "data", dir, "data directory to check, the one `ticketq serve --data` uses (env TICKETQ_DATA)")
-	flags.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ticketq check [--data DIR]\n\n"+
-			"Verifies ticketq.db offline without changing it: bbolt's page consistency and\n"+
-			"ticketq's indexes and counters. Exit status 0 when sound, 1 on any finding.\n"+
-			"Stop the server first: a running ticketq holds the file.\n\n")
-		flags.PrintDefaults()
-	}
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
-	}
-	if flags.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q (give the directory with --data)", flags.Arg(0))}
+	if len(pos) > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q (give the directory with --data)", pos[0])}
 	}
 	progress, d := showCheck(stderr)
-	rep, err := wal.Check(dir, progress)
+	rep, err := wal.Check(*dir, progress)
 	d.end()
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w (is --data the directory `ticketq serve` was given?)", err)

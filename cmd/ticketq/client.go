@@ -4,13 +4,11 @@ import "flag"
 
 const defaultServer = "http://127.0.0.1:8080"
 
-// serverFlag registers --server with TICKETQ_SERVER as its default.
-func serverFlag(fs *flag.FlagSet, env map[string]string) *string {
-	def := defaultServer
-	if v := env["TICKETQ_SERVER"]; v != "" {
-		def = v
-	}
-	return fs.String("server", def, "server URL (env TICKETQ_SERVER)")
+// serverFlag registers --server, read from TICKETQ_SERVER when absent.
+func serverFlag(fs *cmdFlags) *string {
+	p := fs.String("server", defaultServer, "URL of the running server")
+	fs.doc("server", "URL", "TICKETQ_SERVER")
+	return p
 }
 
 // parseInterspersed lets flags follow positional arguments

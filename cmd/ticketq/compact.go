@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,18 +13,13 @@ import (
 // compact rewrites a stopped server's database without its free pages
 // (see wal.Compact) and prints its size before and after.
 func compact(args []string, env map[string]string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("ticketq compact", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	dir := dataFlag(flags, env, "data directory to compact; the server must be stopped")
-	flags.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ticketq compact [--data DIR]\n\n"+
-			"Rewrites ticketq.db without the free pages that purged jobs left, and prints the size\n"+
-			"before and after. The copy is synced and checked like `ticketq check` before it replaces\n"+
-			"the file; on any failure the file is left as it was. Stop the server first; it needs\n"+
-			"free space for the part of the file in use.\n\n")
-		flags.PrintDefaults()
-	}
-	pos, err := parseFlags(flags, args)
+	flags := newCmdFlags("ticketq compact", "Usage: ticketq compact [--data DIR]\n\n"+
+		"Rewrites ticketq.db without the free pages that purged jobs left, and prints the size\n"+
+		"before and after. The copy is synced and checked like 'ticketq check' before it replaces\n"+
+		"the file; on any failure the file is left as it was. Stop the server first; it needs\n"+
+		"free space for the part of the file in use.\n", stderr)
+	dir := dataFlag(flags, "data directory to compact; the server must be stopped")
+	pos, err := flags.parse(args, env)
 	if err != nil {
 		return err
 	}

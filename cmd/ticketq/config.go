@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ticketq/ticketq"
+	"github.com/ticketq/ticketq/executor"
 	"github.com/ticketq/ticketq/httpapi"
 	"github.com/ticketq/ticketq/job"
 )
@@ -81,6 +82,7 @@ func newConfig() *Config {
 	return &Config{
 		Addr:          "127.0.0.1:8080",
 		Data:          "ticketq-data",
+		S3:            S3Config{Endpoint: executor.DefaultS3Endpoint, Region: executor.DefaultS3Region, Key: executor.DefaultS3Key},
 		Queue:         ticketq.QueueOptions{Workers: ticketq.DefaultWorkers, MaxAttempts: ticketq.DefaultMaxAttempts, Timeout: ticketq.DefaultTimeout, BackoffBase: time.Second, BackoffMax: 10 * time.Minute},
 		Grace:         30 * time.Second,
 		RetainOK:      24 * time.Hour,
@@ -105,7 +107,7 @@ type setting struct {
 	env     []string // first is canonical; the rest are accepted aliases
 	help    string
 	value   flag.Value
-	example string // the flag's argument name in --help
+	example string // the flag's argument name in --help; "" for a switch
 }
 
 func (c *Config) settings() []setting {
@@ -114,12 +116,12 @@ func (c *Config) settings() []setting {
 		{"data", []string{"TICKETQ_DATA"}, "data directory (created if missing; holds ticketq.db)", (*stringValue)(&c.Data), "DIR"},
 		{"exec", []string{"TICKETQ_EXEC"}, "default executor: run this shell command per job, payload on stdin", (*stringValue)(&c.Exec), "CMD"},
 		{"webhook", []string{"TICKETQ_WEBHOOK"}, "default executor: POST each payload to this URL", (*stringValue)(&c.Webhook), "URL"},
-		{"noop", []string{"TICKETQ_NOOP"}, "default executor: the built-in no-op, for benchmarks (a job succeeds at once)", (*boolValue)(&c.Noop), "BOOL"},
+		{"noop", []string{"TICKETQ_NOOP"}, "default executor: the built-in no-op, for benchmarks (a job succeeds at once)", (*boolValue)(&c.Noop), ""},
 		{"s3-bucket", []string{"TICKETQ_S3_BUCKET"}, "default executor: upload each payload as an object to this S3 bucket", (*stringValue)(&c.S3Bucket), "BUCKET"},
 		{"s3-endpoint", []string{"TICKETQ_S3_ENDPOINT"}, "S3-compatible endpoint URL of the s3 executor (credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)", (*stringValue)(&c.S3.Endpoint), "URL"},
-		{"s3-region", []string{"TICKETQ_S3_REGION", "AWS_REGION"}, "region of the s3 executor", (*stringValue)(&c.S3.Region), "REGION"},
+		{"s3-region", []string{"TICKETQ_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"}, "region of the s3 executor", (*stringValue)(&c.S3.Region), "REGION"},
 		{"s3-key", []string{"TICKETQ_S3_KEY"}, "object key template of the s3 executor: {ticket} {queue} {date} {idempotency_key}", (*stringValue)(&c.S3.Key), "TEMPLATE"},
-		{"s3-path-style", []string{"TICKETQ_S3_PATH_STYLE"}, "force path-style S3 addressing (automatic for non-AWS endpoints)", (*boolValue)(&c.S3.PathStyle), "BOOL"},
+		{"s3-path-style", []string{"TICKETQ_S3_PATH_STYLE"}, "force path-style S3 addressing (automatic for non-AWS endpoints)", (*boolValue)(&c.S3.PathStyle), ""},
 		{"workers", []string{"TICKETQ_WORKERS", "MAX_WORKERS"}, "jobs run at once per queue", (*intValue)(&c.Queue.Workers), "N"},
 		{"max-queue", []string{"TICKETQ_MAX_QUEUE", "MAX_QUEUE"}, "queued jobs per queue before submits get 429; 0 = no limit", (*intValue)(&c.Queue.MaxQueued), "N"},
 		{"max-leases", []string{"TICKETQ_MAX_LEASES"}, "jobs a pull queue may have leased out at once; 0 = no limit", (*intValue)(&c.Queue.MaxLeases), "N"},
@@ -138,50 +140,55 @@ func (c *Config) settings() []setting {
 		{"read-timeout", []string{"TICKETQ_READ_TIMEOUT"}, "time a client has to send a whole request, body included; at least --header-timeout", (*durationValue)(&c.ReadTimeout), "DURATION"},
 		{"idle-timeout", []string{"TICKETQ_IDLE_TIMEOUT"}, "how long an idle keep-alive connection stays open", (*durationValue)(&c.IdleTimeout), "DURATION"},
 		{"max-queues", []string{"TICKETQ_MAX_QUEUES"}, "queues the server may hold; a submit, pause or PATCH that would create one more gets 409 too_many_queues; 0 = no limit", (*intValue)(&c.MaxQueues), "N"},
-		{"metrics-open", []string{"TICKETQ_METRICS_OPEN"}, "serve /metrics without a token when tokens are on (otherwise it needs an admin token)", (*boolValue)(&c.MetricsOpen), "BOOL"},
+		{"metrics-open", []string{"TICKETQ_METRICS_OPEN"}, "serve /metrics without a token when tokens are on (otherwise it needs an admin token)", (*boolValue)(&c.MetricsOpen), ""},
 		{"max-long-polls", []string{"TICKETQ_MAX_LONG_POLLS"}, "requests that may wait at once (?wait= and leases with a wait); more get 429", (*intValue)(&c.MaxPolls), "N"},
 		{"max-batch", []string{"TICKETQ_MAX_BATCH"}, fmt.Sprintf("most jobs in one batch submit (1..%d)", ticketq.MaxBatch), (*intValue)(&c.MaxBatch), "N"},
 		{"log-level", []string{"TICKETQ_LOG_LEVEL"}, "debug, info, warn or error", (*stringValue)(&c.LogLevel), "LEVEL"},
 		{"log-format", []string{"TICKETQ_LOG_FORMAT"}, "json, console, or auto (console on a terminal)", (*stringValue)(&c.LogFormat), "FORMAT"},
 		{"tokens-file", []string{"TICKETQ_TOKENS_FILE"}, "file of bearer tokens, one 'NAME ROLE SECRET' a line (roles submit, work, admin; # comments; mode 600); adds to TICKETQ_TOKENS", (*stringValue)(&c.TokensFile), "FILE"},
-		{"insecure-no-auth", []string{"TICKETQ_INSECURE_NO_AUTH"}, "serve a non-loopback --addr without tokens (only behind another layer that authenticates)", (*boolValue)(&c.InsecureNoAuth), "BOOL"},
+		{"insecure-no-auth", []string{"TICKETQ_INSECURE_NO_AUTH"}, "serve a non-loopback --addr without tokens (only behind another layer that authenticates)", (*boolValue)(&c.InsecureNoAuth), ""},
 		{"tls-cert", []string{"TICKETQ_TLS_CERT"}, "PEM certificate (chain) to serve HTTPS with; needs --tls-key", (*stringValue)(&c.TLSCert), "FILE"},
 		{"tls-key", []string{"TICKETQ_TLS_KEY"}, "PEM private key of --tls-cert", (*stringValue)(&c.TLSKey), "FILE"},
 		{"pprof", []string{"TICKETQ_PPROF"}, "serve Go's profiler (net/http/pprof) on this address, apart from the API; empty = off", (*stringValue)(&c.Pprof), "HOST:PORT"},
 	}
 }
 
+const serveAbout = `Usage: ticketq serve [flags]
+
+Runs the queue server. Every flag can also be set by its environment
+variable; a flag beats the variable, the variable beats the default.
+`
+
 // parseServeConfig fills a Config from args and env (flag beats env beats default).
 func parseServeConfig(args []string, env map[string]string, stderr io.Writer) (*Config, error) {
 	c := newConfig()
-	fs := flag.NewFlagSet("ticketq serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	settings := c.settings()
-	for _, s := range settings {
-		for _, name := range s.env {
-			if v, ok := env[name]; ok {
-				if err := s.value.Set(v); err != nil {
-					return nil, usageError{fmt.Errorf("environment variable %s=%q: %v", name, v, err)}
-				}
-				break
-			}
-		}
+	fs := newCmdFlags("ticketq serve", serveAbout, stderr)
+	for _, s := range c.settings() {
 		fs.Var(s.value, s.flag, s.help)
+		fs.doc(s.flag, s.example, s.env...)
 	}
 	var queueFlags queueFlag
-	fs.Var(&queueFlags, "queue", "")
-	fs.Usage = func() { serveUsage(stderr, settings) }
+	fs.Var(&queueFlags, "queue", "a setting of one queue (repeatable); SETTING is one of\n"+
+		strings.Join(queueSettings, ", ")+"\n"+
+		"env TICKETQ_QUEUE_<NAME>_<SETTING>, e.g. TICKETQ_QUEUE_EMAILS_WORKERS=8 (NAME\n"+
+		"upper-cased, '.' and '-' as '_'; list exact names in TICKETQ_QUEUES)")
+	fs.doc("queue", "NAME:SETTING=VALUE")
+	fs.footer = `
+Environment only:
+  TICKETQ_TOKENS=NAME:ROLE:SECRET,...   (no flag: a command line is visible in ps)
+      bearer tokens; ROLE is submit, work or admin; SECRET at least 16 characters
+      of [A-Za-z0-9-._~+/=]. Without tokens the server refuses a non-loopback
+      --addr unless --insecure-no-auth is given.
+`
+	pos, err := fs.parse(args, env)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) > 0 {
+		return nil, usageError{fmt.Errorf("unexpected argument %q", pos[0])}
+	}
 	if err := parseQueueEnv(c, env); err != nil {
 		return nil, usageError{err}
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	for _, q := range queueFlags {
 		if err := c.setQueue(q.name, q.key, q.value, "--queue "+q.raw); err != nil {
@@ -395,27 +402,6 @@ func (q *queueFlag) Set(s string) error {
 	}
 	*q = append(*q, struct{ name, key, value, raw string }{name, key, value, s})
 	return nil
-}
-
-func serveUsage(w io.Writer, settings []setting) {
-	fmt.Fprintf(w, "Usage: ticketq serve [flags]\n\nRuns the queue server. Every flag can also be set by its environment\nvariable; a flag beats the variable, the variable beats the default.\n\n")
-	defaults := newConfig().settings()
-	for i, s := range settings {
-		def := defaults[i].value.String()
-		if def == "" {
-			def = `""`
-		}
-		fmt.Fprintf(w, "  --%s %s\n      %s\n      env %s; default %s\n", s.flag, s.example, s.help, strings.Join(s.env, " or "), def)
-	}
-	fmt.Fprintf(w, `  --queue NAME:SETTING=VALUE   (repeatable)
-      per-queue setting; SETTING is one of %s
-      env TICKETQ_QUEUE_<NAME>_<SETTING>, e.g. TICKETQ_QUEUE_EMAILS_WORKERS=8
-      (NAME upper-cased, '.' and '-' as '_'; list exact names in TICKETQ_QUEUES)
-  env TICKETQ_TOKENS=NAME:ROLE:SECRET,...   (no flag: a command line is visible in ps)
-      bearer tokens; ROLE is submit, work or admin; SECRET at least 16 characters
-      of [A-Za-z0-9-._~+/=]. Without tokens the server refuses a non-loopback
-      --addr unless --insecure-no-auth is given.
-`, strings.Join(queueSettings, ", "))
 }
 
 // usageError marks errors caused by how ticketq was invoked (exit status 2).

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -21,20 +20,19 @@ import (
 // a table, or JSON lines with --json. Queues come in name order, the jobs
 // of each in ticket order.
 func inspect(args []string, env map[string]string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("ticketq inspect", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	dir := dataFlag(flags, env, "data directory to read; the server must be stopped")
+	flags := newCmdFlags("ticketq inspect", "Usage: ticketq inspect [--data DIR] [--queue Q] [--state S] [--limit N] [--json]\n\n"+
+		"Prints the jobs stored in DIR without changing anything. Stop the server first: it\n"+
+		"holds the file exclusively (for a running server, use GET /v1/queues/{queue}/jobs).\n", stderr)
+	dir := dataFlag(flags, "data directory to read; the server must be stopped")
 	queue := flags.String("queue", "", "only this queue's jobs (default: every queue)")
+	flags.doc("queue", "NAME")
 	stateName := flags.String("state", "", "only jobs in this state: queued, running, succeeded, dead or canceled")
+	flags.doc("state", "STATE")
 	limit := flags.Int("limit", 100, "print at most this many jobs; 0 prints all")
+	flags.doc("limit", "N")
 	asJSON := flags.Bool("json", false, "print one JSON object per job instead of a table")
-	flags.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ticketq inspect [--data DIR] [--queue Q] [--state S] [--limit N] [--json]\n\n"+
-			"Prints the jobs stored in DIR without changing anything. Stop the server first: it\n"+
-			"holds the file exclusively (for a running server, use GET /v1/queues/{queue}/jobs).\n\n")
-		flags.PrintDefaults()
-	}
-	pos, err := parseFlags(flags, args)
+	flags.doc("json", "")
+	pos, err := flags.parse(args, env)
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ Usage:
   ticketq bench [flags]                 load-test a server: submit, batch, e2e, recovery (--spawn, --baseline)
   ticketq check [--data DIR]            verify a stopped server's data offline, read-only; exit 1 on any finding
   ticketq stats [--watch]               print a running server's queues as a table; --watch redraws it
-  ticketq backup --server URL -o FILE   copy a running server's database (or --data DIR of a stopped one); checked
+  ticketq backup [-o FILE]              copy the database of a running server (--server) or a stopped one (--data); checked
   ticketq restore --data DIR FILE       install a backup as a stopped server's database (--force replaces one)
   ticketq compact [--data DIR]          rewrite a stopped server's database without its free pages
   ticketq inspect [--data DIR]          list a stopped server's jobs offline, read-only (--queue, --state, --json)

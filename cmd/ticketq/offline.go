@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,34 +16,12 @@ import (
 // compact, inspect) share: the --data flag, flag parsing, the data file's
 // lock, and the steps of writing a file durably.
 
-// dataFlag registers --data with TICKETQ_DATA, else serve's default, as
-// its default.
-func dataFlag(fs *flag.FlagSet, env map[string]string, usage string) *string {
-	dir := newConfig().Data
-	if v := env["TICKETQ_DATA"]; v != "" {
-		dir = v
-	}
-	return fs.String("data", dir, usage+" (env TICKETQ_DATA)")
-}
-
-// parseFlags parses args, turning a flag error into a usage error (exit 2)
-// and leaving --help as flag.ErrHelp (exit 0).
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err}
-	}
-	return pos, nil
-}
-
-// flagGiven reports whether name was set on the command line.
-func flagGiven(fs *flag.FlagSet, name string) bool {
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
-	return given
+// dataFlag registers --data with serve's default, read from TICKETQ_DATA
+// when absent.
+func dataFlag(fs *cmdFlags, usage string) *string {
+	p := fs.String("data", newConfig().Data, usage)
+	fs.doc("data", "DIR", "TICKETQ_DATA")
+	return p
 }
 
 // errHeld is a data file that another process has locked: a running

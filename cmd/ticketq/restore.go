@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -20,18 +19,14 @@ import (
 // holds either its old database or the whole backup, never a mix. A
 // database already there is replaced only with --force, and kept.
 func restore(args []string, env map[string]string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("ticketq restore", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	data := dataFlag(flags, env, "data directory to restore into; the server must be stopped")
+	flags := newCmdFlags("ticketq restore", "Usage: ticketq restore --data DIR [--force] FILE\n\n"+
+		"Installs FILE, a backup from 'ticketq backup', as DIR's database. FILE is checked like\n"+
+		"'ticketq check' first and refused if it has any finding. Stop the server first. Jobs that\n"+
+		"were running when the backup was taken run again after the start (at-least-once).\n", stderr)
+	data := dataFlag(flags, "data directory to restore into; the server must be stopped")
 	force := flags.Bool("force", false, "replace the database already in the directory (it is kept as ticketq.db.before-restore-TIME)")
-	flags.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ticketq restore --data DIR [--force] FILE\n\n"+
-			"Installs FILE, a backup from `ticketq backup`, as DIR's database. FILE is checked like\n"+
-			"`ticketq check` first and refused if it has any finding. Stop the server first. Jobs that\n"+
-			"were running when the backup was taken run again after the start (at-least-once).\n\n")
-		flags.PrintDefaults()
-	}
-	pos, err := parseFlags(flags, args)
+	flags.doc("force", "")
+	pos, err := flags.parse(args, env)
 	if err != nil {
 		return err
 	}

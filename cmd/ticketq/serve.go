@@ -23,6 +23,7 @@ import (
 	"github.com/ticketq/ticketq"
 	"github.com/ticketq/ticketq/executor"
 	"github.com/ticketq/ticketq/httpapi"
+	"github.com/ticketq/ticketq/internal/logfield"
 	"github.com/ticketq/ticketq/job"
 	"github.com/ticketq/ticketq/metrics"
 	"github.com/ticketq/ticketq/ui"
@@ -94,7 +95,7 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 		reg.MustRegister(metrics.NewQueueCollector(q))
 		api.SetQueue(q)
 		rep := q.Recovery()
-		log.Info().Int("recovered", rep.Recovered).Dur("recovery_took", rep.Duration).Msg("ready")
+		log.Info().Int("recovered", rep.Recovered).Float64("recovery_took_ms", logfield.Millis(rep.Duration)).Msg("ready")
 		queueErr = q.Run(qctx)
 		return queueErr
 	}, func(error) { stopQueue() })

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,32 +21,29 @@ import (
 // with --watch it redraws the table every interval until Ctrl-C, which
 // ends it with status 0.
 func stats(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("ticketq stats", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	server := serverFlag(flags, env)
+	flags := newCmdFlags("ticketq stats", "Usage: ticketq stats [--server URL] [--token T] [--watch [--interval 2s]]\n\n"+
+		"Prints the server's queues: jobs per state, the age of the longest-waiting due job, and\n"+
+		"whether the queue is paused. Needs an admin token on a server with tokens. With --watch\n"+
+		"the table is redrawn in place on a terminal, and printed again each interval otherwise.\n", stderr)
+	server := serverFlag(flags)
 	access := addAccessFlags(flags)
 	watch := flags.Bool("watch", false, "redraw the table every --interval until Ctrl-C")
+	flags.doc("watch", "")
 	interval := flags.Duration("interval", 2*time.Second, "time between two tables with --watch")
-	flags.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ticketq stats [--server URL] [--token T] [--watch [--interval 2s]]\n\n"+
-			"Prints the server's queues: jobs per state, the age of the longest-waiting due job, and\n"+
-			"whether the queue is paused. Needs an admin token on a server with tokens. With --watch\n"+
-			"the table is redrawn in place on a terminal, and printed again each interval otherwise.\n\n")
-		flags.PrintDefaults()
-	}
-	pos, err := parseFlags(flags, args)
+	flags.doc("interval", "DURATION")
+	pos, err := flags.parse(args, env)
 	if err != nil {
 		return err
 	}
 	switch {
 	case len(pos) > 0:
 		return usageError{fmt.Errorf("unexpected argument %q", pos[0])}
-	case flagGiven(flags, "interval") && !*watch:
+	case flags.onCommandLine("interval") && !*watch:
 		return usageError{errors.New("--interval applies to --watch only")}
 	case *interval < 100*time.Millisecond:
 		return usageError{fmt.Errorf("--interval %s: want at least 100ms", *interval)}
 	}
-	acc, err := access.resolve(env)
+	acc, err := access.resolve()
 	if err != nil {
 		return usageError{err}
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"time"
 
@@ -15,21 +13,15 @@ import (
 // status prints a job as the server reports it; with --wait it waits until
 // the job is final or the wait passes.
 func status(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ticketq status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	server := serverFlag(fs, env)
+	fs := newCmdFlags("ticketq status", "Usage: ticketq status [flags] TICKET\n\n"+
+		"Prints a job as the server reports it, as JSON.\n", stderr)
+	server := serverFlag(fs)
 	access := addAccessFlags(fs)
 	wait := fs.Duration("wait", 0, "wait up to this long for the job to be final")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ticketq status [flags] TICKET\n\n")
-		fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(fs, args)
+	fs.doc("wait", "DURATION")
+	pos, err := fs.parse(args, env)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+		return err
 	}
 	if len(pos) != 1 {
 		return usageError{errors.New("want exactly one TICKET")}
@@ -38,7 +30,7 @@ func status(ctx context.Context, args []string, env map[string]string, stdout, s
 	if err != nil {
 		return usageError{err}
 	}
-	acc, err := access.resolve(env)
+	acc, err := access.resolve()
 	if err != nil {
 		return usageError{err}
 	}

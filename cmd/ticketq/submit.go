@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,27 +14,28 @@ import (
 // submit posts one job to a running server and prints its receipt as JSON.
 // With --wait it then waits until the job is final and prints the job.
 func submit(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ticketq submit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	server := serverFlag(fs, env)
+	fs := newCmdFlags("ticketq submit", "Usage: ticketq submit [flags] [PAYLOAD|-]\n\n"+
+		"Submits one job to a running server and prints its ticket; PAYLOAD is JSON, read\n"+
+		"from stdin when absent or -.\n", stderr)
+	server := serverFlag(fs)
 	access := addAccessFlags(fs)
 	queue := fs.String("queue", "default", "queue name")
+	fs.doc("queue", "NAME")
 	key := fs.String("key", "", "idempotency key: a repeat returns the first ticket (and makes the submit safe to retry)")
+	fs.doc("key", "KEY")
 	delay := fs.Duration("delay", 0, "run no earlier than this from now")
+	fs.doc("delay", "DURATION")
 	priority := fs.Int("priority", 0, "priority -100..100, higher first")
+	fs.doc("priority", "N")
 	maxAttempts := fs.Int("max-attempts", 0, "failed runs before dead (0: the queue's setting)")
+	fs.doc("max-attempts", "N")
 	timeout := fs.Duration("timeout", 0, "per-run timeout (0: the queue's setting)")
+	fs.doc("timeout", "DURATION")
 	wait := fs.Duration("wait", 0, "after submitting, wait up to this long for the job to finish")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ticketq submit [flags] [PAYLOAD|-]\n\nSubmits one job; PAYLOAD is JSON, read from stdin when absent or -.\n\n")
-		fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(fs, args)
+	fs.doc("wait", "DURATION")
+	pos, err := fs.parse(args, env)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+		return err
 	}
 	if len(pos) > 1 {
 		return usageError{fmt.Errorf("one payload at most, got %d arguments", len(pos))}
@@ -52,7 +51,7 @@ func submit(ctx context.Context, args []string, env map[string]string, stdout, s
 	if !json.Valid(payload) {
 		return usageError{fmt.Errorf("payload is not JSON: %.60q (quote text as a JSON string: '\"hello\"')", strings.TrimSpace(string(payload)))}
 	}
-	acc, err := access.resolve(env)
+	acc, err := access.resolve()
 	if err != nil {
 		return usageError{err}
 	}

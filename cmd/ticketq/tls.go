@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 
@@ -30,18 +29,22 @@ func loadServerTLS(certFile, keyFile string) (*tls.Config, error) {
 }
 
 // accessFlags are the flags with which a client command (submit, status,
-// work, bench) authenticates: --token and --ca, with TICKETQ_TOKEN and
-// TICKETQ_CA as their defaults. The token's default is applied after
-// parsing, so that --help never prints a secret taken from the environment.
+// work, bench, stats, backup) authenticates: --token and --ca, read from
+// TICKETQ_TOKEN and TICKETQ_CA when absent. The variables are read after
+// parsing (cmdFlags.parse), so --help never prints a secret taken from the
+// environment.
 type accessFlags struct {
 	token, ca *string
 }
 
-func addAccessFlags(fs *flag.FlagSet) *accessFlags {
-	return &accessFlags{
-		token: fs.String("token", "", "bearer token for a server with tokens (env TICKETQ_TOKEN, which, unlike a flag, ps does not show)"),
-		ca:    fs.String("ca", "", "PEM file of the CA that signed an https:// server's certificate, trusted instead of the system's roots (env TICKETQ_CA)"),
+func addAccessFlags(fs *cmdFlags) *accessFlags {
+	a := &accessFlags{
+		token: fs.String("token", "", "bearer token for a server with tokens; prefer the variable, which ps does not show"),
+		ca:    fs.String("ca", "", "PEM file of the CA that signed an https:// server's certificate, trusted instead of the system's roots"),
 	}
+	fs.doc("token", "TOKEN", "TICKETQ_TOKEN")
+	fs.doc("ca", "FILE", "TICKETQ_CA")
+	return a
 }
 
 // clientAccess is what the flags resolve to.
@@ -50,17 +53,10 @@ type clientAccess struct {
 	tls   *tls.Config // nil: the system's roots
 }
 
-// resolve applies the environment to flags left empty and loads the CA.
-func (a *accessFlags) resolve(env map[string]string) (clientAccess, error) {
+// resolve loads the CA.
+func (a *accessFlags) resolve() (clientAccess, error) {
 	acc := clientAccess{token: *a.token}
-	if acc.token == "" {
-		acc.token = env["TICKETQ_TOKEN"]
-	}
-	ca := *a.ca
-	if ca == "" {
-		ca = env["TICKETQ_CA"]
-	}
-	if ca != "" {
+	if ca := *a.ca; ca != "" {
 		pem, err := os.ReadFile(ca)
 		if err != nil {
 			return clientAccess{}, fmt.Errorf("--ca: %w", err)

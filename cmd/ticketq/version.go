@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"runtime"
@@ -88,15 +87,11 @@ func (b buildInfo) text() string {
 
 // versionCmd prints the build information, as text or with --json.
 func versionCmd(args []string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("ticketq version", flag.ContinueOnError)
-	flags.SetOutput(stderr)
+	flags := newCmdFlags("ticketq version", "Usage: ticketq version [--json]\n\n"+
+		"Prints the version, the commit and the toolchain the binary was built with.\n", stderr)
 	asJSON := flags.Bool("json", false, "print the build information as one JSON object")
-	flags.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ticketq version [--json]\n\n"+
-			"Prints the version, the commit and the toolchain the binary was built with.\n\n")
-		flags.PrintDefaults()
-	}
-	pos, err := parseFlags(flags, args)
+	flags.doc("json", "")
+	pos, err := flags.parse(args, nil)
 	if err != nil {
 		return err
 	}

@@ -102,3 +102,29 @@ export function fmtAgo(iso, now = Date.now()) {
   if (Math.abs(ms) < 1000) return 'just now';
   return ms < 0 ? `${txt} ago` : `in ${txt}`;
 }
+
+// limitParts lists a queue's limits in force as short phrases, only those
+// that apply to its kind: workers run a push queue's jobs, leases hand out
+// a pull queue's. A limit at 0 (none) is left out.
+export function limitParts(q) {
+  const l = q.limits || {};
+  const parts = [];
+  if (q.kind === 'push') parts.push(`${fmtInt(l.workers)} ${l.workers === 1 ? 'worker' : 'workers'}`);
+  if (q.kind === 'pull' && l.max_leases > 0) parts.push(`≤ ${fmtInt(l.max_leases)} leased`);
+  if (l.rate > 0) parts.push(`${l.rate}/s, burst ${fmtInt(l.burst)}`);
+  if (l.max_queue > 0) parts.push(`≤ ${fmtInt(l.max_queue)} queued`);
+  return parts;
+}
+
+// overridden names the limits set at run time (PATCH), which beat the
+// server's flags and environment.
+export function overridden(q) {
+  const names = { workers: 'workers', max_leases: 'max leases', rate: 'rate', burst: 'burst', max_queue: 'max queued' };
+  return Object.entries(q.overrides || {}).filter(([, v]) => v !== null && v !== undefined).map(([k]) => names[k] || k);
+}
+
+// KIND_HELP says what a queue's kind means, for a tooltip.
+export const KIND_HELP = {
+  push: 'push: this server runs the jobs with its own executor',
+  pull: 'pull: jobs wait for workers that lease them over HTTP (ticketq work, client.Worker)',
+};

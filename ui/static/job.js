@@ -32,6 +32,8 @@ export class JobView {
       setText($('job-queue'), '…');
       document.title = `Ticket ${ticket} · ticketq`;
       for (const id of ['job-state', 'job-payload', 'job-result']) setText($(id), '');
+      // The previous job's state must not stand for this one's until it loads.
+      delete $('job-state').dataset.state;
       $('job-fields').replaceChildren();
       $('job-errors').tBodies[0].replaceChildren();
       $('job-cancel').hidden = true;

@@ -2,7 +2,7 @@
 // are kept and updated in place between polls rather than rebuilt, so a
 // button does not vanish under the pointer while it is being clicked.
 
-import { $, el, setText, href, fmtInt, fmtAge, fmtRate } from './dom.js';
+import { $, el, setText, href, fmtInt, fmtAge, fmtRate, limitParts, overridden, KIND_HELP } from './dom.js';
 import { drawChart, sparkline } from './chart.js';
 
 const COUNTS = ['queued', 'running', 'succeeded', 'dead', 'canceled'];
@@ -14,7 +14,7 @@ export class Overview {
     this.throughput = throughput;
     this.windowMs = windowMs;
     this.onToggle = onToggle;
-    this.rows = new Map(); // queue name → {tr, cells, badge, button, spark}
+    this.rows = new Map(); // queue name → {tr, cells, badge, kind, button, spark}
     this.tbody = $('queues').tBodies[0];
   }
 
@@ -63,7 +63,8 @@ export class Overview {
     const cells = {};
     const tr = el('tr', { data: { queue: name } });
     const badge = el('span', { class: 'badge paused', text: 'paused', hidden: true });
-    tr.append(el('td', { class: 'name' }, el('a', { href: href('queues', name), text: name }), ' ', badge));
+    const kind = el('span', { class: 'badge kind' });
+    tr.append(el('td', { class: 'name' }, el('a', { href: href('queues', name), text: name }), ' ', kind, ' ', badge));
     for (const k of COUNTS) {
       // Each count links to the queue's jobs in that state.
       const link = el('a', { href: `${href('queues', name)}?state=${k}` });
@@ -74,13 +75,15 @@ export class Overview {
       cells[k] = el('td', { class: 'num', data: { field: k } });
       tr.append(cells[k]);
     }
+    cells.limits = el('td', { class: 'limits', data: { field: 'limits' } });
+    tr.append(cells.limits);
     const spark = el('span', { class: 'spark-box' });
     cells.rate = el('span', { class: 'rate', data: { field: 'rate' } });
     tr.append(el('td', {}, el('div', { class: 'throughput' }, spark, cells.rate)));
     const button = el('button', { type: 'button', class: 'small', data: { action: 'pause' } });
     button.addEventListener('click', () => this.onToggle(name, button.dataset.action === 'resume', button));
     tr.append(el('td', { class: 'actions' }, button));
-    return { tr, cells, badge, button, spark };
+    return { tr, cells, badge, kind, button, spark };
   }
 
   fillRow(row, q, now, span) {
@@ -90,6 +93,18 @@ export class Overview {
     setText(row.cells.oldest, fmtAge(q.oldest_queued_age_seconds));
     row.cells.oldest.title = `${q.oldest_queued_age_seconds.toFixed(1)} s`;
     row.badge.hidden = !q.paused;
+    row.kind.dataset.kind = q.kind;
+    setText(row.kind, q.kind);
+    row.kind.title = KIND_HELP[q.kind] || '';
+    const parts = limitParts(q);
+    if (row.cells.limits.textContent !== (parts.join(' · ') || 'none')) {
+      // One unbreakable piece per limit: the cell wraps between them only.
+      const pieces = parts.flatMap((p, i) => [...(i ? [' · '] : []), el('span', { class: 'limit', text: p })]);
+      row.cells.limits.replaceChildren(...(pieces.length ? pieces : ['none']));
+    }
+    const set = overridden(q);
+    row.cells.limits.title = set.length ? `set at run time (PATCH): ${set.join(', ')}` : 'from the server\'s flags and environment';
+    row.cells.limits.classList.toggle('overridden', set.length > 0);
     row.tr.classList.toggle('is-paused', q.paused);
     if (!row.button.disabled) {
       row.button.dataset.action = q.paused ? 'resume' : 'pause';

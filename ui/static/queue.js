@@ -2,7 +2,7 @@
 // answer's "next" is the after= of the following page. It has no cursor
 // backwards, so the page remembers the cursors it came through.
 
-import { $, el, setText, clip, href, fmtInt, fmtTime, fmtAgo } from './dom.js';
+import { $, el, setText, clip, href, fmtInt, fmtTime, fmtAgo, limitParts, KIND_HELP } from './dom.js';
 import { api } from './api.js';
 
 export const PAGE_SIZE = 25;
@@ -59,12 +59,18 @@ export class QueueView {
   // queue is not, or not yet, known).
   stats(q) {
     const button = $('q-pause');
+    const kind = $('q-kind');
     if (!q) {
       setText($('q-stats'), '');
       $('q-paused').hidden = true;
+      kind.hidden = true;
       return;
     }
     $('q-paused').hidden = !q.paused;
+    kind.hidden = false;
+    kind.dataset.kind = q.kind;
+    setText(kind, q.kind);
+    kind.title = KIND_HELP[q.kind] || '';
     if (!button.disabled) {
       button.dataset.action = q.paused ? 'resume' : 'pause';
       setText(button, q.paused ? 'Resume' : 'Pause');
@@ -75,9 +81,12 @@ export class QueueView {
       if (!a.dataset.state) all = n;
       setText(a.querySelector('.count'), fmtInt(n));
     }
-    const lim = q.limits || {};
-    setText($('q-stats'), `${fmtInt(all)} jobs stored · ${fmtInt(q.in_flight)} in flight · ` +
-      `workers ${lim.workers ?? '—'}${lim.rate ? ` · rate ${lim.rate}/s` : ''}`);
+    // A pull queue's running jobs are leased out; this server runs none.
+    const running = q.kind === 'pull'
+      ? `${fmtInt(q.counts.running)} running (leased to workers)`
+      : `${fmtInt(q.counts.running)} running, ${fmtInt(q.in_flight)} in flight in this server`;
+    const limits = limitParts(q);
+    setText($('q-stats'), [`${fmtInt(all)} jobs stored`, running, `limits: ${limits.join(' · ') || 'none'}`].join(' · '));
   }
 
   // load fetches the page of the current route and shows it; isCurrent()
