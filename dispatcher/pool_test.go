@@ -18,7 +18,7 @@ type fakeSource struct {
 	mu         sync.Mutex
 	ready      []*job.Job
 	released   map[job.Ticket]bool // Held answers false for these
-	claims     chan struct{}       // gets a value after each Claim
+	claims     chan struct{}       // gets a value after each Claim, while it has room
 	progress   chan string         // "ticket:percent:message" per report
 	record     bool                // keep the max of every Claim in asks
 	asks       []int
@@ -70,7 +70,13 @@ func (s *fakeSource) Claim(_ context.Context, _ string, max int) ([]*job.Job, ti
 	}
 	s.ready = keep
 	s.claimed += len(out)
-	s.claims <- struct{}{}
+	// Never blocks: a test that does not read claims may see more than
+	// the buffer holds (1000 jobs claimed one at a time, plus empty
+	// claims), and a send blocked here, under s.mu, hung the pool.
+	select {
+	case s.claims <- struct{}{}:
+	default:
+	}
 	if len(out) > 0 && s.afterClaim != nil {
 		s.afterClaim()
 	}
