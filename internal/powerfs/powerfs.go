@@ -21,6 +21,12 @@
 // different files are not ordered against each other beyond their
 // fsyncs; metadata other than the size (mode, owner, times, extended
 // attributes) is written through at once. O_TMPFILE is refused.
+//
+// Run the programs that use it in other processes than the one that
+// mounts it, as a FUSE filesystem's users should: a process that faults
+// in pages of a memory map of a file it serves itself can stop forever
+// (the faulting thread holds up a garbage collection that the serving
+// goroutines wait for).
 package powerfs
 
 import (
@@ -72,6 +78,10 @@ type Options struct {
 // mount a FUSE filesystem (no /dev/fuse, or no permission to mount).
 var ErrUnavailable = errors.New("FUSE is not available")
 
+// devFuse is the kernel's FUSE device (a variable for the test of a
+// machine without it).
+var devFuse = "/dev/fuse"
+
 // errPowerOff is what every operation gets once the power is cut.
 var errPowerOff = syscall.EIO
 
@@ -110,8 +120,15 @@ type CutReport struct {
 // must exist. It mounts with the mount(2) system call when the process
 // may (it runs as root), with fusermount otherwise.
 func Mount(mountpoint, backing string, opts Options) (*FS, error) {
-	if _, err := os.Stat("/dev/fuse"); err != nil {
+	if _, err := os.Stat(devFuse); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	// Checked first, so that a missing directory is not mistaken below for
+	// a missing fusermount.
+	for _, dir := range []string{mountpoint, backing} {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("powerfs: %s is not a directory (%v)", dir, err)
+		}
 	}
 	root, err := fs.NewLoopbackRoot(backing)
 	if err != nil {
@@ -130,6 +147,7 @@ func Mount(mountpoint, backing string, opts Options) (*FS, error) {
 		},
 	})
 	if err != nil {
+		// EPERM from mount(2) without root, then no fusermount to fall back on.
 		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) || errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w: mount on %s: %w (run as root, or install fusermount)", ErrUnavailable, mountpoint, err)
 		}
