@@ -2,6 +2,8 @@ package powerfs
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"syscall"
 
@@ -11,7 +13,7 @@ import (
 
 // node is a loopback node whose regular files go through the page cache
 // of its FS. Directory operations are the loopback's own: they reach the
-// backing directory at once.
+// backing directory at once (dir.go tracks the new names a cut removes).
 type node struct {
 	*fs.LoopbackNode
 	fs *FS
@@ -71,17 +73,23 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	return h, 0, 0
 }
 
-// Create creates the file in the backing directory at once (directory
-// entries are not modelled) and opens it through the page cache.
+// Create creates the file in the backing directory at once, its name not
+// durable before its directory is synced, and opens it through the page
+// cache.
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	path := filepath.Join(n.backingPath(), name)
+	_, statErr := os.Lstat(path)
 	ch, lf, _, errno := n.LoopbackNode.Create(ctx, name, flags&^syscall.O_TRUNC, mode, out)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		n.fs.created(path)
+	}
 	if r, ok := lf.(fs.FileReleaser); ok {
 		r.Release(ctx)
 	}
-	h, err := n.fs.open(ch.StableAttr().Ino, filepath.Join(n.backingPath(), name), flags)
+	h, err := n.fs.open(ch.StableAttr().Ino, path, flags)
 	if err != nil {
 		return nil, nil, 0, fs.ToErrno(err)
 	}
@@ -131,8 +139,12 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 }
 
 // Fsync writes the file's page cache back to the backing file, unless
-// fsync lies. Directories are synced by their handle (the loopback's).
+// fsync lies. A directory is synced by its handle (dirHandle), or here if
+// it has none.
 func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
+	if n.StableAttr().Mode&syscall.S_IFMT == syscall.S_IFDIR {
+		return fs.ToErrno(n.fs.syncedDir(n.backingPath()))
+	}
 	if !n.regular() {
 		return 0
 	}

@@ -14,9 +14,13 @@
 // then loses what the program was told was safe, which is how a test shows
 // that it can see a loss.
 //
-// What it does not model: directory operations (create, mkdir, rename,
-// unlink, link) go to the backing directory at once and survive every cut,
-// so a program that forgets to fsync a directory is not caught; a 4 KiB
+// A file or directory created is in the backing directory at once, but a
+// cut removes it again (a torn cut: a random half of them) unless its
+// directory was fsynced since: a file's own fsync does not make its name
+// durable.
+//
+// What it does not model: renames, unlinks and links reach the backing
+// directory at once and survive every cut; a 4 KiB
 // page is written whole or not at all (no torn sectors); writes to
 // different files are not ordered against each other beyond their
 // fsyncs; metadata other than the size (mode, owner, times, extended
@@ -95,6 +99,7 @@ type FS struct {
 	off     bool             // the power is cut (or the FS unmounted): every operation fails
 	dark    chan struct{}    // closed at the cut, to answer a held fsync
 	files   map[uint64]*file // by inode number; the page cache of each file opened since the mount
+	fresh   map[string]bool  // backing paths of entries created since their directory was synced (dir.go)
 	stats   Stats
 	holdAt  int           // the fsync (by Stats.Fsyncs) that Hold holds; 0 for none
 	arrived chan struct{} // closed when it arrives
@@ -113,6 +118,7 @@ type CutReport struct {
 	Files   int // files with writes not fsynced at the cut
 	Written int // dirty pages a torn cut wrote back
 	Lost    int // dirty pages lost
+	Entries int // names lost: files and directories created since their directory was last synced
 	Stats       // what the mount did before the cut
 }
 
@@ -134,7 +140,7 @@ func Mount(mountpoint, backing string, opts Options) (*FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("powerfs over %s: %w", backing, err)
 	}
-	p := &FS{mountpoint: mountpoint, backing: backing, opts: opts, files: map[uint64]*file{}, dark: make(chan struct{})}
+	p := &FS{mountpoint: mountpoint, backing: backing, opts: opts, files: map[uint64]*file{}, fresh: map[string]bool{}, dark: make(chan struct{})}
 	top := &node{LoopbackNode: root.(*fs.LoopbackNode), fs: p}
 	top.RootData.RootNode = top
 	server, err := fs.Mount(mountpoint, top, &fs.Options{
@@ -219,6 +225,13 @@ func (p *FS) Cut(loss Loss, rng *rand.Rand) (CutReport, error) {
 			errs = append(errs, err)
 		}
 	}
+	var keep func() bool
+	if loss == Torn {
+		keep = func() bool { return rng.IntN(2) == 0 }
+	}
+	n, err := p.loseEntries(keep)
+	rep.Entries = n
+	errs = append(errs, err)
 	return rep, errors.Join(errs...)
 }
 
@@ -240,6 +253,7 @@ func (p *FS) Unmount() error {
 		for _, f := range p.files {
 			errs = append(errs, f.writeBack())
 		}
+		clear(p.fresh)
 	}
 	p.mu.Unlock()
 	if err := p.server.Unmount(); err != nil {

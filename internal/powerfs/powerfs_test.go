@@ -43,6 +43,20 @@ func writeAt(t *testing.T, path string, off int64, content []byte, sync bool) {
 		if err := f.Sync(); err != nil {
 			t.Fatal(err)
 		}
+		syncDir(t, filepath.Dir(path))
+	}
+}
+
+// syncDir fsyncs a directory, making the names created in it durable.
+func syncDir(t *testing.T, dir string) {
+	t.Helper()
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		t.Fatalf("sync directory %s: %v", dir, err)
 	}
 }
 
@@ -273,6 +287,7 @@ func TestFS_HoldAndPowerOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	syncDir(t, p.Mountpoint())
 	if _, err := f.Write([]byte("in flight")); err != nil {
 		t.Fatal(err)
 	}
@@ -297,6 +312,14 @@ func TestFS_HoldAndPowerOff(t *testing.T) {
 	if _, err := f.Write([]byte("x")); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("write after the cut: %v, want EIO", err)
 	}
+	d, err := os.Open(p.Mountpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Sync(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("directory sync after the cut: %v, want EIO", err)
+	}
+	d.Close()
 	if err := f.Sync(); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("fsync after the cut: %v, want EIO", err)
 	}
@@ -307,12 +330,13 @@ func TestFS_HoldAndPowerOff(t *testing.T) {
 	if got := readFile(t, filepath.Join(backing, "f")); len(got) != 0 || rep.Lost != 1 {
 		t.Fatalf("after a cut during the fsync the disk has %q, report %+v", got, rep)
 	}
+
 }
 
 // Ensure that misuse gets a clear error and changes nothing.
 func TestFS_Errors(t *testing.T) {
 	p, _, _ := mounted(t, Options{})
-	writeFile(t, filepath.Join(p.Mountpoint(), "f"), []byte("x"), false)
+	writeFile(t, filepath.Join(p.Mountpoint(), "f"), []byte("x"), true)
 	if _, err := p.Cut(Loss(9), nil); err == nil {
 		t.Error("a cut with an unknown loss succeeded")
 	}
@@ -380,5 +404,82 @@ func TestMountForTest_Unavailable(t *testing.T) {
 		case require == "" && (!strings.Contains(f.skip, "FUSE is not available") || f.fatal != ""):
 			t.Errorf("without %s: fatal %q, skip %q; want a skip with the reason", RequireEnv, f.fatal, f.skip)
 		}
+	}
+}
+
+// Ensure that a new file or directory survives a cut only if its
+// directory was synced after it was made (a file's own fsync is not
+// enough), that a renamed one is judged under its new name, and that a
+// torn cut keeps some new names and loses others.
+func TestFS_NewNamesNeedDirectorySync(t *testing.T) {
+	p, backing, remount := mounted(t, Options{})
+	mnt := p.Mountpoint()
+	writeFile(t, filepath.Join(mnt, "synced"), []byte("file and directory synced"), true)
+	if err := os.MkdirAll(filepath.Join(mnt, "a", "b"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(mnt, "a", "b", "deep"), []byte("synced in b, a not synced in the root"), true)
+	syncDir(t, filepath.Join(mnt, "a"))
+	if err := os.Mkdir(filepath.Join(mnt, "kept"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(mnt, "kept", "tmp"), []byte("renamed"), true)
+	if err := os.Rename(filepath.Join(mnt, "kept", "tmp"), filepath.Join(mnt, "kept", "final")); err != nil {
+		t.Fatal(err)
+	}
+	syncDir(t, filepath.Join(mnt, "kept"))
+	syncDir(t, mnt) // makes "a" and "kept" durable
+	if err := os.WriteFile(filepath.Join(mnt, "kept", "late"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Its content fsynced, its directory not.
+	f, err := os.Create(filepath.Join(mnt, "unnamed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	rep := cut(t, p, Drop, nil)
+
+	p = remount(Options{})
+	for name, want := range map[string]bool{
+		"synced": true, "a/b/deep": true, "kept/final": true,
+		"kept/tmp": false, "kept/late": false, "unnamed": false,
+	} {
+		_, err := os.Stat(filepath.Join(p.Mountpoint(), name))
+		if got := err == nil; got != want {
+			t.Errorf("%s after the cut: exists %v, want %v (report %+v)", name, got, want, rep)
+		}
+	}
+	if rep.Entries != 2 {
+		t.Errorf("cut report %+v; want 2 names lost (kept/late, unnamed)", rep)
+	}
+
+	// Only the last sync of the root counts: names made after it go.
+	if err := os.Mkdir(filepath.Join(p.Mountpoint(), "gone"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(p.Mountpoint(), "gone", "f"), []byte("x"), true)
+	rep = cut(t, p, Drop, nil)
+	if _, err := os.Stat(filepath.Join(backing, "gone")); !errors.Is(err, os.ErrNotExist) || rep.Entries != 1 {
+		t.Errorf("a directory made after the root's last sync: %v, report %+v", err, rep)
+	}
+
+	// A torn cut keeps a random half.
+	p = remount(Options{})
+	for i := range 32 {
+		if err := os.WriteFile(filepath.Join(p.Mountpoint(), fmt.Sprintf("t%02d", i)), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep = cut(t, p, Torn, rand.New(rand.NewPCG(3, 3)))
+	left, err := filepath.Glob(filepath.Join(backing, "t*"))
+	if err != nil || len(left) != 32-rep.Entries || rep.Entries == 0 || rep.Entries == 32 {
+		t.Errorf("after a torn cut of 32 new names, %d left, report %+v; want some kept and some lost", len(left), rep)
 	}
 }
