@@ -266,7 +266,7 @@ func TestPowerCut(t *testing.T) {
 	led := &powerLedger{acked: map[string]string{}}
 	var lostAll []string
 	kinds := map[string]int{}
-	var pagesLost, pagesTorn, fsyncs int
+	var pagesLost, pagesTorn, fsyncs, names int
 	for cut := 0; cut < *powercutCuts; cut++ {
 		fsys := powerfs.MountForTest(t, mnt, backing, powerfs.Options{})
 		if cut > 0 {
@@ -294,6 +294,7 @@ func TestPowerCut(t *testing.T) {
 		pagesLost += rep.Lost
 		pagesTorn += rep.Written
 		fsyncs += rep.Fsyncs
+		names += rep.Entries
 	}
 
 	// The last life: check, start, read everything, stop cleanly, check.
@@ -320,9 +321,9 @@ func TestPowerCut(t *testing.T) {
 
 	acked := led.count()
 	t.Logf("power cuts: %d (by moment/loss: %v), %d tickets acked, lost %d; "+
-		"%d submitted jobs had no answer (%d of them stored); %d fsyncs, %d dirty pages lost at the cuts, %d written by torn cuts",
+		"%d submitted jobs had no answer (%d of them stored); %d fsyncs, %d dirty pages lost at the cuts, %d written by torn cuts, %d new names lost",
 		*powercutCuts, kinds, acked, len(lostAll),
-		led.unknown, st.Counts.Queued-acked, fsyncs, pagesLost, pagesTorn)
+		led.unknown, st.Counts.Queued-acked, fsyncs, pagesLost, pagesTorn, names)
 	// Every job in the queue is an acked one or one whose submit had no
 	// answer: a cut neither invents nor duplicates jobs.
 	if st.Counts.Queued < acked-len(lostAll) || st.Counts.Queued > acked+led.unknown {
