@@ -19,10 +19,10 @@
 // directory was fsynced since: a file's own fsync does not make its name
 // durable.
 //
-// What it does not model: renames, unlinks and links reach the backing
-// directory at once and survive every cut; a 4 KiB
-// page is written whole or not at all (no torn sectors); writes to
-// different files are not ordered against each other beyond their
+// What it does not model: renames, unlinks, hard and symbolic links and
+// device nodes reach the backing directory at once and survive every cut;
+// a 4 KiB page is written whole or not at all (no torn sectors); writes
+// to different files are not ordered against each other beyond their
 // fsyncs; metadata other than the size (mode, owner, times, extended
 // attributes) is written through at once. O_TMPFILE is refused.
 //
@@ -177,7 +177,8 @@ func (p *FS) Stats() Stats {
 // Hold makes the n-th fsync from now never complete: it waits, with its
 // file's pages dirty, until the power is cut, and then fails. The
 // returned channel is closed when it arrives, so that a test can cut the
-// power in the middle of a write-back. A second Hold replaces the first.
+// power in the middle of a write-back. A second Hold replaces the first;
+// n counts from 1 (n < 1 holds nothing, and the channel never closes).
 func (p *FS) Hold(n int) <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
