@@ -299,7 +299,7 @@ func TestPowerCut(t *testing.T) {
 	led := &powerLedger{acked: map[string]string{}, life: map[string]int{}}
 	var lostAll []string
 	kinds := map[string]int{}
-	var pagesLost, pagesTorn, fsyncs, names int
+	var pagesLost, pagesTorn, fsyncs, names, midPages int
 	for cut := 0; cut < *powercutCuts; cut++ {
 		fsys := powerfs.MountForTest(t, mnt, backing, powerfs.Options{})
 		if cut > 0 {
@@ -337,6 +337,9 @@ func TestPowerCut(t *testing.T) {
 		pagesTorn += rep.Written
 		fsyncs += rep.Fsyncs
 		names += rep.Entries
+		if fired == "fsync" {
+			midPages += rep.Lost + rep.Written
+		}
 	}
 
 	// The last life: check, start, read everything, stop cleanly, check.
@@ -371,8 +374,10 @@ func TestPowerCut(t *testing.T) {
 	if st.Counts.Queued < acked-len(lostAll) || st.Counts.Queued > acked+led.unknown {
 		t.Errorf("%d jobs queued; want between %d (acked) and %d (acked + unanswered)", st.Counts.Queued, acked, acked+led.unknown)
 	}
-	if acked == 0 || pagesLost == 0 {
-		t.Errorf("%d acked, %d dirty pages lost: the cuts tested nothing", acked, pagesLost)
+	// A cut in the middle of an fsync finds the pages that fsync writes
+	// back (bar a file's growth, which bbolt syncs with no page dirty).
+	if acked == 0 || (kinds["fsync/drop"]+kinds["fsync/torn"] > 0 && midPages == 0) {
+		t.Errorf("%d acked, %d dirty pages at the mid-fsync cuts: the cuts tested nothing", acked, midPages)
 	}
 }
 
