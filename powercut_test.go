@@ -283,8 +283,8 @@ func powerSetup(t *testing.T) (backing, mnt string) {
 // filesystem that forgets every write not fsynced; under concurrent
 // submits it is SIGKILLed and the power is cut, after a random number of
 // acks or in the middle of a random fsync (its pages written, not yet
-// durable), dropping every unsynced write or keeping a random half of the
-// unsynced pages (a torn write-back). After each cut the data file passes
+// durable), dropping every unsynced write or keeping each unsynced page
+// with even odds (a torn write-back). After each cut the data file passes
 // `ticketq check`, the server starts, and every ticket acked in any life
 // is there with its own payload.
 func TestPowerCut(t *testing.T) {

@@ -16,8 +16,8 @@ import (
 // POSIX promises no more: a file's own fsync does not cover its name.
 // FS.fresh holds the backing paths of the files and directories created
 // since their directory was last synced; a cut removes them (a torn cut
-// a random half). Renames, unlinks and links reach the disk at once and
-// survive every cut: they are not modelled.
+// each with even odds). Renames, unlinks and links reach the disk at once
+// and survive every cut: they are not modelled.
 
 var (
 	_ fs.NodeMkdirer        = (*node)(nil)

@@ -7,15 +7,16 @@
 // disk: they change only when a program fsyncs (or fdatasyncs) a file.
 // Writes and size changes wait in memory until then, per 4 KiB page, and
 // reads see them, as they see the kernel's page cache. Cut is the power
-// cut: it ends the mount and throws the waiting writes away, all of them
-// (Drop) or a random subset of their pages (Torn: write-back was under
-// way). With Options.LyingFsync the filesystem acknowledges fsync without
+// cut: every operation fails from then on, and the waiting writes are
+// thrown away, all of them (Drop) or a random subset of their pages
+// (Torn: write-back was under way); Unmount, and mount the backing
+// directory again to see what the disk holds. With Options.LyingFsync the filesystem acknowledges fsync without
 // writing anything back, like a drive that lies about its cache: a cut
 // then loses what the program was told was safe, which is how a test shows
 // that it can see a loss.
 //
 // A file or directory created is in the backing directory at once, but a
-// cut removes it again (a torn cut: a random half of them) unless its
+// cut removes it again (a torn cut: each with even odds) unless its
 // directory was fsynced since: a file's own fsync does not make its name
 // durable.
 //
@@ -54,12 +55,13 @@ const (
 	// Drop loses every write not fsynced: the disk holds exactly what the
 	// last fsync of each file left.
 	Drop Loss = iota
-	// Torn writes back a random half of the dirty 4 KiB pages of each
-	// file, and its size change or not, as a cut in the middle of
-	// write-back would leave them; the rest is lost.
+	// Torn writes back each dirty 4 KiB page of each file, and its size
+	// change, with even odds, as a cut in the middle of write-back would
+	// leave them; the rest is lost.
 	Torn
 )
 
+// String names the loss as the tests' logs show it.
 func (l Loss) String() string {
 	switch l {
 	case Drop:
