@@ -144,6 +144,7 @@ func (q *Queue) Nack(ctx context.Context, t Ticket, lease, message string, retry
 		return nil, ErrClosed
 	}
 	j, err := q.b.Get(ctx, t)
+	q.noteFailure(err)
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +189,7 @@ func (q *Queue) settle(ctx context.Context, st backend.Settlement, started time.
 		return nil, errs[0]
 	}
 	j, err := q.b.Get(ctx, st.Ticket)
+	q.noteFailure(err)
 	if err == nil {
 		if started.IsZero() {
 			started = j.StartedAt
@@ -214,7 +216,9 @@ func (q *Queue) Release(ctx context.Context, t Ticket, lease string) (*Job, erro
 		return nil, errs[0]
 	}
 	q.progress.take(t, lease)
-	return q.b.Get(ctx, t)
+	j, err := q.b.Get(ctx, t)
+	q.noteFailure(err)
+	return j, err
 }
 
 // Extend moves a lease's deadline to now + visibility (a worker's

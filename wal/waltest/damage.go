@@ -101,14 +101,29 @@ func PointAtFreePage(path string, bucket ...string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	leaf, parent, at, err := d.lastLeaf(bucket)
-	if err != nil {
-		return 0, errors.Join(err, d.f.Close())
-	}
 	free, err := d.bf.FreePages()
 	if err == nil && len(free) == 0 {
 		err = errors.New("the freelist is empty")
 	}
+	if err != nil {
+		return 0, errors.Join(err, d.f.Close())
+	}
+	return free[0], d.moveLastLeaf(free[0], bucket)
+}
+
+// MoveLastLeaf copies the bucket's last leaf to page to and points the
+// leaf's parent at the copy, as PointAtFreePage does with a page of the
+// caller's choice (such as one that a running server holds pending).
+func MoveLastLeaf(path string, to uint64, bucket ...string) error {
+	d, err := open(path)
+	if err != nil {
+		return err
+	}
+	return d.moveLastLeaf(to, bucket)
+}
+
+func (d *file) moveLastLeaf(to uint64, bucket []string) error {
+	leaf, parent, at, err := d.lastLeaf(bucket)
 	var lb, pb []byte
 	if err == nil {
 		lb, err = d.bf.ReadPage(leaf)
@@ -119,16 +134,25 @@ func PointAtFreePage(path string, bucket ...string) (uint64, error) {
 	if err == nil {
 		pb, err = d.bf.ReadPage(parent)
 	}
-	to := uint64(0)
 	if err == nil {
-		to = free[0]
 		order.PutUint64(lb[0:], to) // a page's header names it
 		err = d.write(to, lb)
 	}
 	if err == nil {
 		err = d.setChild(parent, pb, at, to)
 	}
-	return to, errors.Join(err, d.close())
+	return errors.Join(err, d.close())
+}
+
+// FreePages returns the pages that the file's freelist lists (free, or
+// pending: freed by a commit while a read was open).
+func FreePages(path string) ([]uint64, error) {
+	d, err := open(path)
+	if err != nil {
+		return nil, err
+	}
+	free, err := d.bf.FreePages()
+	return free, errors.Join(err, d.f.Close())
 }
 
 // ListAsFree adds the bucket's last leaf to the freelist: the tree is
