@@ -88,15 +88,20 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 }
 
 // exitCode prints err and maps it to the process status: 0 success, 2 a
-// usage error, 1 anything else.
+// usage error, 3 a data file that serve refuses (see dataFileError), 1
+// anything else.
 func exitCode(err error, stderr io.Writer) int {
 	var ue usageError
+	var de dataFileError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "ticketq: %v\n", err)
 		return 2
+	case errors.As(err, &de):
+		fmt.Fprintf(stderr, "ticketq: %v\n", err)
+		return exitDataFile
 	default:
 		fmt.Fprintf(stderr, "ticketq: %v\n", err)
 		return 1
