@@ -245,8 +245,9 @@ func (q *Queue) expireLeases(ctx context.Context) {
 			n, err := q.b.ExpireLeases(ctx, expiryBatch)
 			q.noteFailure(err)
 			if err != nil {
-				// The store logs a full disk once, not once per tick.
-				if ctx.Err() == nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrDiskFull) {
+				// The store logs a full disk once, not once per tick, and
+				// its own failure once (Run is stopping).
+				if ctx.Err() == nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrDiskFull) && !errors.Is(err, ErrStoreFailed) {
 					q.log.Error().Err(err).Msg("lease expiry failed")
 				}
 				break

@@ -140,7 +140,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	// lead to the locked file; if not, open again.
 	for attempt := 1; ; attempt++ {
 		var err error
-		if fresh, err = inspect(path, opts.LockTimeout); err != nil {
+		if fresh, err = inspect(path, opts.LockTimeout, opts.Logger); err != nil {
 			return nil, refuse(err)
 		}
 		if attempt == 1 {

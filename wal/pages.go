@@ -45,14 +45,21 @@ func walkFile(path string, v boltfile.Visitor) (*boltfile.Summary, *boltfile.Fil
 // what it found if bbolt is not safe on the file; leaked pages alone are
 // harmless and pass.
 func checkPages(path string) error {
+	_, err := walkPages(path)
+	return err
+}
+
+// walkPages is checkPages, also returning how many pages it read (for
+// Open's log).
+func walkPages(path string) (reached int, err error) {
 	s, _, err := walkFile(path, boltfile.Visitor{})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if s.Damaged() {
-		return fmt.Errorf("%w: bbolt's page tree is damaged: %s", ErrDamaged, summaryText(s))
+		return s.Reached, fmt.Errorf("%w: bbolt's page tree is damaged: %s", ErrDamaged, summaryText(s))
 	}
-	return nil
+	return s.Reached, nil
 }
 
 // kindText says what n problems of kind k mean, for a report.

@@ -76,6 +76,7 @@ func TestCheck_Fixture(t *testing.T) {
 		"are reached a second time in the tree (a cycle, or a page with two parents)",
 		"jobs: page 2153 holds 111 keys that are not tickets",
 		fixtureLost,
+		"ticketq salvage --data " + dir + " --to NEWDIR",
 	} {
 		if !strings.Contains(out+errOut, want) {
 			t.Fatalf("check's report lacks %q:\n%s%s", want, out, errOut)
@@ -104,7 +105,7 @@ func TestServe_Fixture(t *testing.T) {
 		t.Fatalf("serve exited with %v, want status %d\n%s", err, exitDataFile, p.log.String())
 	}
 	log := p.log.String()
-	for _, want := range []string{"open " + path, "in use are also in the freelist", "`ticketq check --data " + dir + "`"} {
+	for _, want := range []string{"open " + path, "in use are also in the freelist", "`ticketq check --data " + dir + "`", "ticketq salvage --data " + dir + " --to NEWDIR"} {
 		if !strings.Contains(log, want) {
 			t.Fatalf("serve's output lacks %q:\n%s", want, log)
 		}
@@ -185,4 +186,111 @@ func TestServe_InconsistentWhileServing(t *testing.T) {
 		t.Fatalf("restart on the broken file: %v, want status %d with the hint\n%s", err, exitDataFile, next.log.String())
 	}
 	assertNoStack(t, next.log.String())
+}
+
+// Ensure that salvage copies every readable job of the fixture into a new
+// directory, says which tickets and page it could not read (exit 1), that
+// the copy passes `ticketq check`, and that the real server starts on it
+// and hands out tickets after the lost ones; the fixture is left alone.
+func TestSalvage_Fixture(t *testing.T) {
+	dir := fixtureDir(t)
+	path := filepath.Join(dir, wal.FileName)
+	before := snapshot(t, path)
+	to := filepath.Join(t.TempDir(), "salvaged")
+	code, out, errOut := runTool(t, nil, "salvage", "--data", dir, "--to", to)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (some tickets lost)\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("copied     %d jobs in 1 queue\n", fixtureReadable),
+		"lost       3201 ticket(s) named by the indexes without a readable record: 24742–27942\n",
+		"  page 2153: a 17-byte key, not a ticket: another bucket's page where job records should be\n",
+		"counter    27942 ",
+		"in use are also in the freelist",
+		fmt.Sprintf("check      ok (%d jobs in 1 queue)\n", fixtureReadable),
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("salvage's report lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "3201 ticket(s) could not be read") || !strings.Contains(errOut, "start the server with --data "+to) {
+		t.Fatalf("salvage's last word:\n%s", errOut)
+	}
+	if snapshot(t, path) != before {
+		t.Fatal("salvage changed the damaged file")
+	}
+	if code, out, errOut := runCheck("--data", to); code != 0 || !strings.Contains(out, fmt.Sprintf("jobs      %d\n", fixtureReadable)) {
+		t.Fatalf("check of the salvaged directory: exit %d\n%s%s", code, out, errOut)
+	}
+
+	srv, _, err := readyServer(context.Background(), benchBinary, to, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := srv.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	var receipt struct{ Ticket string }
+	if status, err := postJSON(srv.url()+"/v1/queues/q/jobs", `{"payload": 1}`, &receipt); err != nil || status != http.StatusAccepted || receipt.Ticket != "27943" {
+		t.Fatalf("submit to the salvaged server: %d %+v, %v; want ticket 27943", status, receipt, err)
+	}
+}
+
+// Ensure that salvage's refusals and usage errors exit as documented,
+// change nothing, and say what to do; and that a sound directory is copied
+// whole with exit 0.
+func TestSalvage_Usage(t *testing.T) {
+	sound := dataDir(t)
+	taken := dataDir(t)
+	takenBefore := snapshot(t, filepath.Join(taken, wal.FileName))
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"NoTarget", []string{"--data", sound}, 2, "give the new directory to copy into with --to NEWDIR"},
+		{"ExtraArgument", []string{"--data", sound, "--to", t.TempDir(), "x"}, 2, `unexpected argument "x"`},
+		{"UnknownFlag", []string{"--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{"Help", []string{"--help"}, 0, "Usage: ticketq salvage [--data DIR] --to NEWDIR"},
+		{"TargetHoldsDatabase", []string{"--data", sound, "--to", taken}, 1, "already holds a database"},
+		{"MissingSource", []string{"--data", t.TempDir(), "--to", filepath.Join(t.TempDir(), "n")}, 1, "is --data the directory `ticketq serve` was given?"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errOut := runTool(t, nil, append([]string{"salvage"}, c.args...)...)
+			if code != c.code || !strings.Contains(errOut, c.want) {
+				t.Fatalf("exit %d, want %d with %q:\n%s", code, c.code, c.want, errOut)
+			}
+		})
+	}
+	if snapshot(t, filepath.Join(taken, wal.FileName)) != takenBefore {
+		t.Fatal("a refused salvage changed the target's database")
+	}
+
+	t.Run("Held", func(t *testing.T) {
+		srv, _, err := readyServer(context.Background(), benchBinary, sound, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := srv.stop(); err != nil {
+				t.Error(err)
+			}
+		}()
+		code, _, errOut := runTool(t, nil, "salvage", "--data", sound, "--to", filepath.Join(t.TempDir(), "n"))
+		if code != 1 || !strings.Contains(errOut, "held by a running ticketq: stop the server first; nothing was changed") {
+			t.Fatalf("salvage of a held directory: exit %d\n%s", code, errOut)
+		}
+	})
+
+	t.Run("Sound", func(t *testing.T) {
+		to := filepath.Join(t.TempDir(), "copy")
+		code, out, errOut := runTool(t, nil, "salvage", "--data", sound, "--to", to)
+		if code != 0 || !strings.Contains(out, "copied     40 jobs in 2 queues\n") || !strings.Contains(out, "lost       0 ticket(s)") {
+			t.Fatalf("salvage of a sound directory: exit %d\n%s%s", code, out, errOut)
+		}
+	})
 }

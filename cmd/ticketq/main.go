@@ -39,6 +39,7 @@ Usage:
   ticketq backup --server URL -o FILE   copy a running server's database (or --data DIR of a stopped one); checked
   ticketq restore --data DIR FILE       install a backup as a stopped server's database (--force replaces one)
   ticketq compact [--data DIR]          rewrite a stopped server's database without its free pages
+  ticketq salvage --data DIR --to NEW   copy every job that can still be read from a damaged database into a new one
   ticketq inspect [--data DIR]          list a stopped server's jobs offline, read-only (--queue, --state, --json)
   ticketq version [--json]              print the version, commit and toolchain of this build
 
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 		return restore(args[1:], env, stdout, stderr)
 	case "compact":
 		return compact(args[1:], env, stdout, stderr)
+	case "salvage":
+		return salvage(args[1:], env, stdout, stderr)
 	case "inspect":
 		return inspect(args[1:], env, stdout, stderr)
 	case "version", "--version":
