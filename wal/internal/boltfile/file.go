@@ -83,6 +83,9 @@ type File struct {
 	// it is). One invalid header is what a crash during a commit leaves,
 	// and bbolt uses the other one.
 	MetaErr [2]error
+
+	win   []byte // the window readAt last read, at byte winAt
+	winAt int64
 }
 
 // New reads the header pages of the bbolt file of size bytes behind r, and
@@ -168,6 +171,44 @@ func (f *File) readMeta(pos int64) (Meta, error) {
 	return meta, nil
 }
 
+// windowSize is how much of the file readAt reads at once. bbolt writes a
+// commit's pages next to each other, so the pages a walk reads one after
+// the other are often neighbours on disk: one read of a window serves
+// them all, where a read per page spends the walk's time in system calls.
+const windowSize = 32 << 10
+
+// readAt fills b from the file at off, through a window of windowSize
+// bytes around it.
+func (f *File) readAt(b []byte, off int64) error {
+	if off < 0 || off+int64(len(b)) > f.size {
+		return fmt.Errorf("read %d bytes at %d: past the end of the file (%d bytes)", len(b), off, f.size)
+	}
+	if off >= f.winAt && off+int64(len(b)) <= f.winAt+int64(len(f.win)) {
+		copy(b, f.win[off-f.winAt:])
+		return nil
+	}
+	if len(b) > windowSize/2 {
+		_, err := f.r.ReadAt(b, off)
+		return err
+	}
+	start := off - off%windowSize
+	end := min(start+windowSize, f.size)
+	if off+int64(len(b)) > end { // straddles the window's end: start at off
+		start, end = off, min(off+windowSize, f.size)
+	}
+	if f.win == nil {
+		f.win = make([]byte, windowSize)
+	}
+	f.win = f.win[:end-start]
+	if _, err := f.r.ReadAt(f.win, start); err != nil {
+		f.win = f.win[:0]
+		return err
+	}
+	f.winAt = start
+	copy(b, f.win[off-start:])
+	return nil
+}
+
 // PageSize returns the file's page size.
 func (f *File) PageSize() int { return f.pageSize }
 
@@ -204,10 +245,16 @@ func (f *File) readPage(id uint64, buf []byte) (page, []byte, error) {
 	if (id+1)*ps > uint64(f.size) {
 		return page{}, buf, &pageError{OutOfRange, fmt.Sprintf("page %d lies past the end of the file (%d bytes)", id, f.size)}
 	}
-	var h [pageHeaderSize]byte
-	if _, err := f.r.ReadAt(h[:], int64(id*ps)); err != nil {
+	// One read for the page, a second only for its overflow, if any: the
+	// reads are what a walk costs.
+	if uint64(cap(buf)) < ps {
+		buf = make([]byte, ps, max(ps, 64<<10))
+	}
+	buf = buf[:ps]
+	if err := f.readAt(buf, int64(id*ps)); err != nil {
 		return page{}, buf, fmt.Errorf("read page %d: %w", id, err)
 	}
+	h := buf[:pageHeaderSize]
 	p := page{id: order.Uint64(h[0:]), flags: order.Uint16(h[8:]), count: int(order.Uint16(h[10:])), overflow: uint64(order.Uint32(h[12:]))}
 	if p.id != id {
 		return page{}, buf, &pageError{BadPage, fmt.Sprintf("page %d identifies itself as page %d (flags %#x): it holds something else", id, p.id, p.flags)}
@@ -215,13 +262,15 @@ func (f *File) readPage(id uint64, buf []byte) (page, []byte, error) {
 	if id+p.overflow >= hw || (id+p.overflow+1)*ps > uint64(f.size) {
 		return page{}, buf, &pageError{BadPage, fmt.Sprintf("page %d claims %d overflow pages, past the pages in use (%d) or the end of the file", id, p.overflow, hw)}
 	}
-	n := int((p.overflow + 1) * ps)
-	if cap(buf) < n {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := f.r.ReadAt(buf, int64(id*ps)); err != nil {
-		return page{}, buf, fmt.Errorf("read page %d: %w", id, err)
+	if p.overflow > 0 {
+		n := (p.overflow + 1) * ps
+		if uint64(cap(buf)) < n {
+			buf = append(buf[:cap(buf)], make([]byte, n-uint64(cap(buf)))...)
+		}
+		buf = buf[:n]
+		if err := f.readAt(buf[ps:], int64((id+1)*ps)); err != nil {
+			return page{}, buf, fmt.Errorf("read page %d: %w", id, err)
+		}
 	}
 	p.data = buf
 	return p, buf, nil
@@ -238,12 +287,18 @@ type element struct {
 
 // elements parses the count elements of a branch or leaf page held in data
 // (a page read from the file, or an inline bucket's page inside a value),
-// checking that each lies inside data.
-func elements(data []byte, flags uint16, count int) ([]element, error) {
+// checking that each lies inside data. It reuses dst's array if it is
+// large enough.
+func elements(dst []element, data []byte, flags uint16, count int) ([]element, error) {
 	if pageHeaderSize+count*elementSize > len(data) {
 		return nil, fmt.Errorf("%d elements do not fit in its %d bytes", count, len(data))
 	}
-	out := make([]element, count)
+	out := dst[:0]
+	if cap(out) < count {
+		out = make([]element, count)
+	}
+	out = out[:count]
+	clear(out)
 	for i := range out {
 		off := pageHeaderSize + i*elementSize
 		e := data[off : off+elementSize]
@@ -337,7 +392,7 @@ func (f *File) BucketTree(path ...string) ([][]uint64, error) {
 			if p.flags != branchFlag {
 				return levels, nil // a leaf level: every leaf is at the same depth
 			}
-			es, err := elements(p.data, branchFlag, p.count)
+			es, err := elements(nil, p.data, branchFlag, p.count)
 			if err != nil {
 				return nil, fmt.Errorf("page %d: %w", id, err)
 			}
@@ -362,7 +417,7 @@ func (f *File) bucketRoot(path []string) (uint64, error) {
 			if p.flags != branchFlag && p.flags != leafFlag {
 				return 0, fmt.Errorf("page %d is not a branch or leaf page", id)
 			}
-			es, err := elements(p.data, p.flags, p.count)
+			es, err := elements(nil, p.data, p.flags, p.count)
 			if err != nil {
 				return 0, fmt.Errorf("page %d: %w", id, err)
 			}

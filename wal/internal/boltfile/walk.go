@@ -217,7 +217,8 @@ type walker struct {
 	parent []uint32 // the page that first reached each page (truncated to 32 bits: for messages)
 	stack  []frame
 	buf    []byte
-	told   int // Reached when Progress was last called
+	elems  []element // the elements of the page in buf
+	told   int       // Reached when Progress was last called
 }
 
 // readFreelist marks the freelist's own pages as in use and the pages it
@@ -283,7 +284,7 @@ func (w *walker) run() error {
 		case branchFlag:
 			w.branch(fr, p)
 		case leafFlag:
-			w.leaf(fr, p.id, p.data, p.count)
+			w.leaf(fr, p.id, p.data, p.count, true)
 		default:
 			w.s.add(BadPage, p.id, "page %d (reached from page %d, bucket %s) has flags %#x, not a branch or leaf page", p.id, fr.parent, fr.b.Path(), p.flags)
 			w.lost(fr, &pageError{BadPage, fmt.Sprintf("page %d is not a branch or leaf page", p.id)})
@@ -343,7 +344,8 @@ func (w *walker) lost(fr frame, why error) {
 
 // branch checks a branch page's keys and queues its children.
 func (w *walker) branch(fr frame, p page) {
-	es, err := elements(p.data, branchFlag, p.count)
+	es, err := elements(w.elems, p.data, branchFlag, p.count)
+	w.elems = es
 	if err == nil && len(es) == 0 {
 		err = errors.New("a branch page without elements")
 	}
@@ -374,8 +376,18 @@ func (w *walker) branch(fr frame, p page) {
 
 // leaf reads a leaf page (or an inline bucket's page) held in data: its
 // values go to the visitor, its buckets are walked.
-func (w *walker) leaf(fr frame, id uint64, data []byte, count int) {
-	es, err := elements(data, leafFlag, count)
+//
+// A page's elements reuse w.elems; an inline bucket's, read while its
+// parent's are in use, get their own.
+func (w *walker) leaf(fr frame, id uint64, data []byte, count int, page bool) {
+	var dst []element
+	if page {
+		dst = w.elems
+	}
+	es, err := elements(dst, data, leafFlag, count)
+	if page && err == nil {
+		w.elems = es
+	}
 	if err != nil {
 		w.s.add(BadPage, id, "leaf page %d (bucket %s): %v", id, fr.b.Path(), err)
 		w.lost(fr, &pageError{BadPage, err.Error()})
@@ -426,7 +438,7 @@ func (w *walker) inline(b *Bucket, id uint64, data []byte) {
 		w.lost(fr, &pageError{BadPage, "inline bucket page is not a leaf"})
 		return
 	}
-	w.leaf(fr, id, data, int(order.Uint16(data[10:])))
+	w.leaf(fr, id, data, int(order.Uint16(data[10:])), false)
 }
 
 // checkOrder reports keys out of order within a page, or outside the

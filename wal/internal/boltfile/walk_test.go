@@ -157,3 +157,26 @@ func FuzzWalk(f *testing.F) {
 		}
 	})
 }
+
+// Ensure that reads through the window return the file's bytes wherever
+// they fall: inside a window, across its end, larger than it, at the end
+// of the file; and that a read past the end is an error.
+func TestFile_ReadAt(t *testing.T) {
+	b, _ := soundFile(t)
+	f, err := New(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := int64(len(b))
+	for _, r := range []struct{ off, n int64 }{
+		{0, 16}, {100, 4096}, {windowSize - 10, 20}, {windowSize - 4096, 8192}, {5, windowSize}, {size - 4096, 4096}, {size - 1, 1}, {4096, 100},
+	} {
+		got := make([]byte, r.n)
+		if err := f.readAt(got, r.off); err != nil || !bytes.Equal(got, b[r.off:r.off+r.n]) {
+			t.Fatalf("readAt(%d bytes at %d): %v, bytes equal %v", r.n, r.off, err, bytes.Equal(got, b[r.off:r.off+r.n]))
+		}
+	}
+	if err := f.readAt(make([]byte, 2), size-1); err == nil {
+		t.Fatal("a read past the end succeeded")
+	}
+}
