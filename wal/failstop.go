@@ -108,8 +108,11 @@ func (l *Log) failInconsistent(cause error) error {
 	}
 	l.broken.Store(true)
 	ev := l.log.Error().Str("path", l.path).Str("check", "ticketq check --data "+dir)
-	if merr := writeMarker(l.path, l.clock.Now(), cause); merr != nil {
-		ev = ev.AnErr("marker", merr)
+	// An offline reader (inspect) writes nothing, not even a marker.
+	if !l.readOnly {
+		if merr := writeMarker(l.path, l.clock.Now(), cause); merr != nil {
+			ev = ev.AnErr("marker", merr)
+		}
 	}
 	ev.Err(cause).Msg("the data file is inconsistent: stopping; the log refuses every further read and write until restart")
 	return err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ticketq/ticketq/backend"
 	"github.com/ticketq/ticketq/job"
 	"github.com/ticketq/ticketq/wal/waltest"
 )
@@ -206,4 +207,28 @@ func TestOpen_Marker(t *testing.T) {
 			t.Fatalf("marker left in a new directory: %q", m)
 		}
 	})
+}
+
+// Ensure that an offline reader (inspect) that meets a page bbolt cannot
+// read answers an error, and writes nothing: no marker next to the file.
+func TestReader_Inconsistent(t *testing.T) {
+	dir := healthyDir(t)
+	path := filepath.Join(dir, FileName)
+	r, err := OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := waltest.BreakPageType(path, "jobs"); err != nil {
+		t.Fatal(err)
+	}
+	before := stateOf(t, path)
+	_, err = r.List(backend.ListRequest{Queue: "reports", Limit: 1000})
+	if !errors.Is(err, ErrInconsistent) {
+		t.Fatalf("List through a broken page = %v, want ErrInconsistent", err)
+	}
+	if m, err := readMarker(dir); m != "" || err != nil {
+		t.Fatalf("an offline reader left a marker: %q, %v", m, err)
+	}
+	before.assertSame(t, path)
 }

@@ -79,6 +79,7 @@ type Log struct {
 	closeErr  error
 	failure   atomic.Pointer[error]
 	broken    atomic.Bool // stopped on an inconsistency: bbolt's state is unknown (failstop.go)
+	readOnly  bool        // a Reader's: it has no committer and leaves no marker
 
 	commits atomic.Uint64
 	opsDone atomic.Uint64

@@ -52,7 +52,7 @@ func OpenReader(dir string) (*Reader, error) {
 	}
 	// A Log without its committer: the read methods only use db, clock
 	// and closing, and Reader exposes nothing else.
-	l := &Log{db: db, path: path, clock: job.SystemClock{}, log: zerolog.Nop(), closing: make(chan struct{})}
+	l := &Log{db: db, path: path, clock: job.SystemClock{}, log: zerolog.Nop(), closing: make(chan struct{}), readOnly: true}
 	return &Reader{l: l, empty: format == 0}, nil
 }
 

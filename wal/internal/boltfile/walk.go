@@ -37,6 +37,7 @@ const (
 
 var kindNames = [numKinds]string{"free and in use", "multiple references", "bad page", "page out of range", "key order", "bad freelist", "unreachable"}
 
+// String names the kind, for messages.
 func (k Kind) String() string {
 	if k < 0 || k >= numKinds {
 		return fmt.Sprintf("Kind(%d)", int(k))
