@@ -187,7 +187,7 @@ func inspect(path string, timeout time.Duration, log zerolog.Logger) (fresh bool
 		return false, err
 	}
 	log.Info().Str("component", "wal").Str("path", path).Int64("bytes", fi.Size()).Int("pages_read", pages).
-		Dur("took", time.Since(start)).Msg("data file checked before opening")
+		Float64("took_ms", float64(time.Since(start))/float64(time.Millisecond)).Msg("data file checked before opening")
 	return format == 0, nil
 }
 
