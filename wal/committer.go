@@ -188,24 +188,31 @@ func (l *Log) commitSolo(o *op) {
 // is not an op's failure but the file's: it comes back as an
 // ErrInconsistent error, for commit to stop the log.
 func (l *Log) run(ops []*op) (failed int, changes []backend.Change, err error) {
-	failed = -1
-	var opErr, engineErr error
+	out := applied{failed: -1}
 	err = guardEngine(func() error {
-		return l.db.Update(func(tx *bolt.Tx) error {
-			return l.apply(tx, ops, &failed, &opErr, &engineErr, &changes)
-		})
+		return l.db.Update(func(tx *bolt.Tx) error { return l.apply(tx, ops, &out) })
 	})
-	if engineErr != nil {
-		return -1, nil, engineErr
+	switch {
+	case out.engineErr != nil:
+		return -1, nil, out.engineErr
+	case out.failed >= 0:
+		return out.failed, nil, out.opErr
 	}
-	if failed >= 0 {
-		return failed, nil, opErr
-	}
-	return -1, changes, err
+	return -1, out.changes, err
+}
+
+// applied is what apply reports besides its error: the first op that
+// failed (-1: none) and its error, an inconsistency met inside bbolt, or
+// the changes to notify.
+type applied struct {
+	failed    int
+	opErr     error
+	engineErr error
+	changes   []backend.Change
 }
 
 // apply runs ops in the transaction tx: the body of run's Update.
-func (l *Log) apply(tx *bolt.Tx, ops []*op, failed *int, opErr, engineErr *error, changes *[]backend.Change) error {
+func (l *Log) apply(tx *bolt.Tx, ops []*op, out *applied) error {
 	w, err := newWtx(l, tx)
 	if err != nil {
 		return err
@@ -214,9 +221,9 @@ func (l *Log) apply(tx *bolt.Tx, ops []*op, failed *int, opErr, engineErr *error
 		o.answer, w.current = nil, o
 		if err := safely(o.fn, w); err != nil {
 			if errors.Is(err, ErrInconsistent) {
-				*engineErr = err
+				out.engineErr = err
 			} else {
-				*failed, *opErr = i, err
+				out.failed, out.opErr = i, err
 			}
 			return errAbort
 		}
@@ -225,7 +232,7 @@ func (l *Log) apply(tx *bolt.Tx, ops []*op, failed *int, opErr, engineErr *error
 	if err := w.flush(); err != nil {
 		return err
 	}
-	*changes = w.changes
+	out.changes = w.changes
 	// Step: returning nil commits: bbolt writes the dirty pages, fsyncs
 	// them, writes the meta page and fsyncs again before Update returns.
 	return nil
