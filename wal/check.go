@@ -255,8 +255,9 @@ func (r *Report) add(format string, args ...any) bool {
 // ticketq's invariants (Verify's, plus the ticket counter and the sum of
 // the queues' counters). On a tree that bbolt cannot read safely, the
 // records and state indexes are read by a second walk instead. It reads
-// the whole file, in time and memory O(file), whatever the damage. A damaged file is a Report with findings, not an error;
-// the error is for a file it could not look at: missing, unreadable, or
+// the whole file, in time and memory O(file), whatever the damage. A
+// damaged file is a Report with findings, not an error; the error is for a
+// file it could not look at: missing, unreadable, or
 // held by a running ticketq (ErrInUse, after waiting half a second).
 // progress, if not nil, is told as each stage starts (see Progress).
 func Check(dir string, progress func(Progress)) (Report, error) {
