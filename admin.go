@@ -15,6 +15,7 @@ func (q *Queue) Status(ctx context.Context, t Ticket) (*Job, error) {
 		return nil, ErrClosed
 	}
 	j, err := q.b.Get(ctx, t)
+	q.noteFailure(err)
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +136,7 @@ func (q *Queue) List(ctx context.Context, query ListQuery) (Page, error) {
 		return Page{}, err
 	}
 	res, err := q.b.List(ctx, backend.ListRequest{Queue: query.Queue, State: query.State, After: query.After, Limit: query.Limit})
+	q.noteFailure(err)
 	if err != nil {
 		return Page{}, err
 	}
@@ -150,6 +152,7 @@ func (q *Queue) Stats(ctx context.Context, queue string) (QueueStats, error) {
 		return QueueStats{}, err
 	}
 	st, err := q.b.Stats(ctx, queue)
+	q.noteFailure(err)
 	if err != nil {
 		return QueueStats{}, err
 	}
@@ -173,7 +176,9 @@ func (q *Queue) Queues(ctx context.Context) ([]string, error) {
 	if q.isClosed() {
 		return nil, ErrClosed
 	}
-	return q.b.Queues(ctx)
+	names, err := q.b.Queues(ctx)
+	q.noteFailure(err)
+	return names, err
 }
 
 // Pause stops jobs of a queue from starting (running ones finish); submits

@@ -151,6 +151,7 @@ func (q *Queue) Nack(ctx context.Context, t Ticket, lease, message string, retry
 		return nil, ErrClosed
 	}
 	j, err := q.b.Get(ctx, t)
+	q.noteFailure(err)
 	if err != nil {
 		return nil, err
 	}
@@ -195,6 +196,7 @@ func (q *Queue) settle(ctx context.Context, st backend.Settlement, started time.
 		return nil, errs[0]
 	}
 	j, err := q.b.Get(ctx, st.Ticket)
+	q.noteFailure(err)
 	if err == nil {
 		if started.IsZero() {
 			started = j.StartedAt
@@ -221,7 +223,9 @@ func (q *Queue) Release(ctx context.Context, t Ticket, lease string) (*Job, erro
 		return nil, errs[0]
 	}
 	q.progress.take(t, lease)
-	return q.b.Get(ctx, t)
+	j, err := q.b.Get(ctx, t)
+	q.noteFailure(err)
+	return j, err
 }
 
 // Extend moves a lease's deadline to now + visibility (a worker's
@@ -248,8 +252,9 @@ func (q *Queue) expireLeases(ctx context.Context) {
 			n, err := q.b.ExpireLeases(ctx, expiryBatch)
 			q.noteFailure(err)
 			if err != nil {
-				// The store logs a full disk once, not once per tick.
-				if ctx.Err() == nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrDiskFull) {
+				// The store logs a full disk once, not once per tick, and
+				// its own failure once (Run is stopping).
+				if ctx.Err() == nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrDiskFull) && !errors.Is(err, ErrStoreFailed) {
 					q.log.Error().Err(err).Msg("lease expiry failed")
 				}
 				break

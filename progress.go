@@ -53,6 +53,7 @@ func (q *Queue) Progress(ctx context.Context, t Ticket, lease string, percent in
 		return ErrClosed
 	}
 	j, err := q.b.Get(ctx, t)
+	q.noteFailure(err)
 	if err != nil {
 		return err
 	}

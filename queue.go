@@ -214,6 +214,11 @@ func (q *Queue) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case err = <-q.fatal:
+		// The store's own account of its failure names the file and
+		// what to do; the caller's error was the request's answer.
+		if f, ok := q.b.(interface{ Err() error }); ok && f.Err() != nil {
+			err = f.Err()
+		}
 		cancel()
 	}
 	q.mu.Lock()
@@ -424,6 +429,7 @@ func (s source) ReportProgress(j *job.Job, percent int, message string) error {
 
 func (s source) Held(ctx context.Context, j *job.Job) (bool, error) {
 	cur, err := s.q.b.Get(ctx, j.Ticket)
+	s.q.noteFailure(err)
 	if errors.Is(err, job.ErrNotFound) {
 		return false, nil
 	}

@@ -43,7 +43,8 @@ func (q *Queue) sweepOnce(ctx context.Context) int {
 			n, err := q.b.Purge(ctx, backend.PurgeRequest{State: r.state, Before: now.Add(-r.keep), Limit: q.opts.SweepBatch})
 			q.noteFailure(err)
 			if err != nil {
-				if ctx.Err() == nil && !errors.Is(err, ErrDiskFull) {
+				// The store logs a full disk, and its own failure, once.
+				if ctx.Err() == nil && !errors.Is(err, ErrDiskFull) && !errors.Is(err, ErrStoreFailed) {
 					q.log.Error().Err(err).Stringer("state", r.state).Msg("retention sweep failed")
 				}
 				return total

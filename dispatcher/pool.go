@@ -244,6 +244,9 @@ func (p *Pool) feed(ctx context.Context, start func(*job.Job, uint64), freed <-c
 					// The store logs the full disk once; a claim is a
 					// write, so none can be taken until space is freed.
 					wait = time.Second
+				case errors.Is(err, job.ErrStoreFailed):
+					// The store logged its failure; Run is stopping.
+					wait = time.Second
 				case err != nil:
 					p.log.Error().Err(err).Msg("claim failed; retrying")
 					wait = time.Second

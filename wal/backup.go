@@ -69,6 +69,9 @@ func OpenBackupOffline(dir string) (backend.Snapshot, error) {
 			_, err := checkHeader(tx, fi.Size())
 			return err
 		})
+		if err == nil {
+			err = checkPages(path)
+		}
 		if err != nil {
 			_ = tx.Rollback()
 			err = fileError(path, err)

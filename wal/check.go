@@ -11,10 +11,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/ticketq/ticketq/job"
+	"github.com/ticketq/ticketq/wal/internal/boltfile"
 )
 
 // This file reads a data file without writing to it: the inspection that
@@ -27,9 +29,11 @@ import (
 // ErrInvalid when both header (meta) pages are unreadable, but on a file
 // cut short below its high-water mark it maps the missing pages and the
 // first read of one (the freelist, at open) dies of SIGBUS, which Go
-// cannot recover; and on a page of garbage it panics. So every bbolt call
-// here runs under guardRead, and the file's size is compared with bbolt's
-// high-water mark before any page other than the header is read.
+// cannot recover; on a page of garbage it panics; on a branch that points
+// back at its ancestor its cursors never end. So every bbolt call here
+// runs under guardRead, the file's size is compared with bbolt's
+// high-water mark before any page other than the header is read, and the
+// page tree is walked without bbolt (pages.go) before bbolt reads it.
 
 // Errors of a data file that Open refuses or Check cannot read.
 var (
@@ -56,18 +60,18 @@ func (e *FileError) Error() string { return fmt.Sprintf("open %s: %v (%s)", e.Pa
 func (e *FileError) Unwrap() error { return e.Err }
 
 func fileError(path string, err error) *FileError {
-	hint := "the file was not changed; run `ticketq check --data %s` for a full report, and restore it from a backup"
+	dir := filepath.Dir(path)
+	hint := fmt.Sprintf("the file was not changed; run `ticketq check --data %s` for a full report, then restore it from a backup, or copy what can be read with `ticketq salvage --data %s --to NEWDIR`", dir, dir)
 	if errors.Is(err, ErrNewerFormat) {
-		hint = "the file was not changed; run the newer ticketq that wrote it, or see `ticketq check --data %s`"
+		hint = fmt.Sprintf("the file was not changed; run the newer ticketq that wrote it, or see `ticketq check --data %s`", dir)
 	}
-	return &FileError{Path: path, Err: err, Hint: fmt.Sprintf(hint, filepath.Dir(path))}
+	return &FileError{Path: path, Err: err, Hint: hint}
 }
 
 // guardRead runs fn and turns a panic into an ErrDamaged error. While fn runs,
 // a memory fault (reading a mapped page past the end of a cut-short file)
 // panics instead of killing the process. This covers the calling goroutine
-// only: bbolt's tx.Check runs in its own, which is why Check reads every
-// page itself before it calls tx.Check.
+// only.
 func guardRead(fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -143,7 +147,10 @@ func openReadOnly(path string, timeout time.Duration, preload bool) (*bolt.DB, e
 // yet. The last two are what a first start leaves if it stops between
 // creating the file, bbolt writing its header, and ticketq its buckets;
 // none of them can hold a job, so starting afresh in them loses nothing.
-func inspect(path string, timeout time.Duration) (fresh bool, err error) {
+//
+// It logs the pages it read and the time it took at Info: the cost of the
+// start-up check, O(pages in use).
+func inspect(path string, timeout time.Duration, log zerolog.Logger) (fresh bool, err error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return true, nil
@@ -154,6 +161,7 @@ func inspect(path string, timeout time.Duration) (fresh bool, err error) {
 	if fi.Size() == 0 {
 		return true, nil
 	}
+	start := time.Now()
 	db, err := openReadOnly(path, timeout, false)
 	if err != nil {
 		return false, err
@@ -166,7 +174,21 @@ func inspect(path string, timeout time.Duration) (fresh bool, err error) {
 			return err
 		})
 	})
-	return format == 0, err
+	if err != nil {
+		return false, err
+	}
+	// The header is sound; the tree may still not be (a drive that
+	// acknowledged a flush it had not done leaves a header pointing at
+	// pages that were never written). bbolt finds out only when a commit
+	// overwrites a page in use, or a cursor loops: walk it first, under
+	// the shared lock still held.
+	pages, err := walkPages(path)
+	if err != nil {
+		return false, err
+	}
+	log.Info().Str("component", "wal").Str("path", path).Int64("bytes", fi.Size()).Int("pages_read", pages).
+		Float64("took_ms", float64(time.Since(start))/float64(time.Millisecond)).Msg("data file checked before opening")
+	return format == 0, nil
 }
 
 // checkHeader checks what must hold before anything else in the file is
@@ -227,11 +249,15 @@ func (r *Report) add(format string, args ...any) bool {
 	return !r.Capped
 }
 
-// Check verifies the data file in dir offline, reading only: bbolt's header
-// and page consistency, then ticketq's invariants (Verify's, plus the
-// ticket counter and the sum of the queues' counters). It reads the whole
-// file, O(file). A damaged file is a Report with findings, not an error;
-// the error is for a file it could not look at: missing, unreadable, or
+// Check verifies the data file in dir offline, reading only: bbolt's header,
+// its page tree (walked without bbolt, each page once: no page reached
+// twice, none both free and in use, none leaked, keys in order), then
+// ticketq's invariants (Verify's, plus the ticket counter and the sum of
+// the queues' counters). On a tree that bbolt cannot read safely, the
+// records and state indexes are read by a second walk instead. It reads
+// the whole file, in time and memory O(file), whatever the damage. A
+// damaged file is a Report with findings, not an error; the error is for a
+// file it could not look at: missing, unreadable, or
 // held by a running ticketq (ErrInUse, after waiting half a second).
 // progress, if not nil, is told as each stage starts (see Progress).
 func Check(dir string, progress func(Progress)) (Report, error) {
@@ -271,6 +297,9 @@ func checkFile(path, name string, progress func(Progress)) (Report, error) {
 		return rep, fmt.Errorf("check %s: %w", name, err)
 	}
 	if err == nil {
+		// Kept open to the end: its shared lock keeps a server from
+		// starting on the file while it is read.
+		defer db.Close()
 		err = guardRead(func() error {
 			return db.View(func(tx *bolt.Tx) (err error) {
 				rep.Used = tx.Size()
@@ -278,7 +307,6 @@ func checkFile(path, name string, progress func(Progress)) (Report, error) {
 				return err
 			})
 		})
-		_ = db.Close()
 	}
 	if err != nil {
 		rep.add("%v", err)
@@ -286,26 +314,27 @@ func checkFile(path, name string, progress func(Progress)) (Report, error) {
 	}
 
 	stage(1)
-	bboltCheck := true
-	db, err = openReadOnly(path, 500*time.Millisecond, true)
+	// The page tree first, without bbolt: on a tree with a cycle bbolt's
+	// cursors never end, and its own tx.Check walks the same way.
+	s, _, err := walkFile(path, boltfile.Visitor{})
 	if err != nil {
-		rep.add("freelist: %v", err)
-		bboltCheck = false // it would read the freelist in a goroutine that cannot survive a fault
-		if db, err = openReadOnly(path, 500*time.Millisecond, false); err != nil {
+		return rep, fmt.Errorf("check %s: %w", name, err)
+	}
+	addPageFindings(&rep, s)
+	if !s.Readable() {
+		// bbolt cannot read this tree: the records and state indexes are
+		// read by a second walk, which visits each page once.
+		stage(2)
+		a := newAudit(&rep)
+		if _, _, err := walkFile(path, a.visitor()); err != nil {
 			return rep, fmt.Errorf("check %s: %w", name, err)
 		}
+		stage(3)
+		a.finish()
+		return rep, nil
 	}
-	defer db.Close()
+
 	err = db.View(func(tx *bolt.Tx) error {
-		if err := guardRead(func() error { _ = walk(tx.Cursor().Bucket()); return nil }); err != nil {
-			rep.add("pages: %v", err)
-			bboltCheck = false // the pages it did not reach might fault in tx.Check
-		}
-		if bboltCheck {
-			for err := range tx.Check() {
-				rep.add("bbolt: %v", err) // keep draining: the channel's goroutine still reads the tx
-			}
-		}
 		for _, name := range [][]byte{bucketJobs, bucketQueues, bucketFinished, bucketLeases} {
 			if tx.Bucket(name) == nil {
 				rep.add("the %q bucket is missing", name)
@@ -323,23 +352,6 @@ func checkFile(path, name string, progress func(Progress)) (Report, error) {
 		return nil
 	})
 	return rep, err
-}
-
-// walk reads every key of every bucket, nested ones included, so that a
-// page bbolt cannot follow panics or faults here, under guardRead, before
-// tx.Check's goroutine could fault on it and take the process down. The
-// sum of the keys' end bytes is only there to make it read them.
-func walk(b *bolt.Bucket) (sum int) {
-	c := b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		sum += int(k[0]) + int(k[len(k)-1])
-		if v == nil {
-			if child := b.Bucket(k); child != nil {
-				sum += walk(child)
-			}
-		}
-	}
-	return sum
 }
 
 // checkRecords counts the jobs and queues, checks that no ticket is above

@@ -182,7 +182,7 @@ var corruptions = []struct {
 	{"freelist", func(t *testing.T, path string) {
 		size, at, _ := freelistPage(t, path)
 		rewrite(t, path, func(b []byte) []byte { clear(b[at : at+int64(size)]); return b })
-	}, "invalid freelist page"},
+	}, "the freelist is damaged"},
 }
 
 // Ensure that Open refuses each damaged or foreign file within a second,

@@ -135,7 +135,7 @@ func (l *Log) commit(batch []*op) {
 		if err != nil {
 			l.fail(err)
 			for _, o := range batch {
-				o.done <- fmt.Errorf("%w: %w: %v", job.ErrUnknownOutcome, job.ErrStoreFailed, err)
+				o.done <- fmt.Errorf("%w: %w: %w", job.ErrUnknownOutcome, job.ErrStoreFailed, err)
 			}
 			return
 		}
@@ -166,7 +166,7 @@ func (l *Log) commitSolo(o *op) {
 		o.done <- l.diskFullError(err)
 	case err != nil:
 		l.fail(err)
-		o.done <- fmt.Errorf("%w: %w: %v", job.ErrUnknownOutcome, job.ErrStoreFailed, err)
+		o.done <- fmt.Errorf("%w: %w: %w", job.ErrUnknownOutcome, job.ErrStoreFailed, err)
 	default:
 		l.spaceAgain()
 		l.commits.Add(1)
@@ -182,41 +182,73 @@ func (l *Log) commitSolo(o *op) {
 // run executes ops in one Update. It returns the index of the first op that
 // failed (with that op's error in err and nothing committed), or -1 with the
 // changes made and the commit's own error.
+//
+// A panic inside bbolt, in an op or in the commit itself (which runs
+// outside every op: bbolt frees and allocates pages as it writes them),
+// is not an op's failure but the file's: it comes back as an
+// ErrInconsistent error, for commit to stop the log.
 func (l *Log) run(ops []*op) (failed int, changes []backend.Change, err error) {
-	failed = -1
-	var opErr error
-	err = l.db.Update(func(tx *bolt.Tx) error {
-		w, err := newWtx(l, tx)
-		if err != nil {
-			return err
-		}
-		for i, o := range ops {
-			o.answer, w.current = nil, o
-			if err := safely(o.fn, w); err != nil {
-				failed, opErr = i, err
-				return errAbort
-			}
-		}
-		// Step: write the per-queue counters touched by the batch.
-		if err := w.flush(); err != nil {
-			return err
-		}
-		changes = w.changes
-		// Step: returning nil commits: bbolt writes the dirty pages, fsyncs
-		// them, writes the meta page and fsyncs again before Update returns.
-		return nil
+	out := applied{failed: -1}
+	err = guardEngine(func() error {
+		return l.db.Update(func(tx *bolt.Tx) error { return l.apply(tx, ops, &out) })
 	})
-	if failed >= 0 {
-		return failed, nil, opErr
+	switch {
+	case out.engineErr != nil:
+		return -1, nil, out.engineErr
+	case out.failed >= 0:
+		return out.failed, nil, out.opErr
 	}
-	return -1, changes, err
+	return -1, out.changes, err
+}
+
+// applied is what apply reports besides its error: the first op that
+// failed (-1: none) and its error, an inconsistency met inside bbolt, or
+// the changes to notify.
+type applied struct {
+	failed    int
+	opErr     error
+	engineErr error
+	changes   []backend.Change
+}
+
+// apply runs ops in the transaction tx: the body of run's Update.
+func (l *Log) apply(tx *bolt.Tx, ops []*op, out *applied) error {
+	w, err := newWtx(l, tx)
+	if err != nil {
+		return err
+	}
+	for i, o := range ops {
+		o.answer, w.current = nil, o
+		if err := safely(o.fn, w); err != nil {
+			if errors.Is(err, ErrInconsistent) {
+				out.engineErr = err
+			} else {
+				out.failed, out.opErr = i, err
+			}
+			return errAbort
+		}
+	}
+	// Step: write the per-queue counters touched by the batch.
+	if err := w.flush(); err != nil {
+		return err
+	}
+	out.changes = w.changes
+	// Step: returning nil commits: bbolt writes the dirty pages, fsyncs
+	// them, writes the meta page and fsyncs again before Update returns.
+	return nil
 }
 
 // safely runs fn, turning a panic into an error so that a bug in one op
-// cannot take the committer (and every waiting caller) down.
+// cannot take the committer (and every waiting caller) down. A panic that
+// bbolt raised (see fromEngine) is an ErrInconsistent error instead: the
+// file, not the op, is at fault, and running the op alone would not help.
 func safely(fn func(*wtx) error, w *wtx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
+			if site := panicSite(); fromEngine(p, site) {
+				err = engineFault(p, site)
+				return
+			}
 			err = fmt.Errorf("wal: panic in operation: %v\n%s", p, debug.Stack())
 		}
 	}()
@@ -227,6 +259,10 @@ func safely(fn func(*wtx) error, w *wtx) (err error) {
 // in memory, but a failed fsync leaves the file's state unknown, so no later
 // write may build on it: the process must restart and recover from the file.
 func (l *Log) fail(err error) {
+	if errors.Is(err, ErrInconsistent) {
+		l.failInconsistent(err)
+		return
+	}
 	err = fmt.Errorf("%w: commit to %s failed: %v", job.ErrStoreFailed, l.path, err)
 	if l.failure.CompareAndSwap(nil, &err) {
 		l.log.Error().Err(err).Msg("commit failed; the log refuses further writes until restart")

@@ -91,6 +91,11 @@ func Compact(dir string, progress func(CompactProgress)) (res CompactResult, err
 			return err
 		})
 	})
+	if err == nil {
+		// bbolt.Compact's cursors would go round a cycle for ever, and
+		// copy what a page both free and in use holds now.
+		err = checkPages(path)
+	}
 	_ = src.Close()
 	if err != nil {
 		return res, fileError(path, err)

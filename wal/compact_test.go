@@ -213,7 +213,7 @@ func TestCompact_DamagedFreelist(t *testing.T) {
 	st := stateOf(t, path)
 	_, err := Compact(dir, nil)
 	var fe *FileError
-	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "invalid freelist page") {
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "the freelist is damaged") {
 		t.Fatalf("compact of a file with a damaged freelist: %v, want a *FileError about it", err)
 	}
 	st.assertSame(t, path)

@@ -30,5 +30,16 @@
 // cannot fail its neighbours. A failed commit (a write or fsync error) stops
 // the log for good: the file's state is unknown, so every later call returns
 // job.ErrStoreFailed and the process must restart and recover from what is
-// really on disk.
+// really on disk. A panic inside bbolt, in a commit or a read, is the file
+// found inconsistent (ErrInconsistent, failstop.go): the log stops the same
+// way and leaves a marker for the next Open to run the full Check.
+//
+// # Damaged files
+//
+// bbolt trusts its file; Open, Check, compact and salvage do not. Before
+// bbolt reads a page tree, it is walked once without bbolt (pages.go,
+// internal/boltfile), each page read at most once, so that a cycle, a page
+// both free and in use, or a page of garbage is found in time and memory
+// bounded by the file's size instead of looping, being overwritten or
+// panicking. Salvage copies what such a file still holds into a new one.
 package wal

@@ -78,6 +78,8 @@ type Log struct {
 	closeOnce sync.Once
 	closeErr  error
 	failure   atomic.Pointer[error]
+	broken    atomic.Bool // stopped on an inconsistency: bbolt's state is unknown (failstop.go)
+	readOnly  bool        // a Reader's: it has no committer and leaves no marker
 
 	commits atomic.Uint64
 	opsDone atomic.Uint64
@@ -94,8 +96,11 @@ var _ backend.Backend = (*Log)(nil)
 //
 // A file that is damaged, cut short, not a ticketq database or from a newer
 // ticketq is refused unchanged with a *FileError that suggests `ticketq
-// check`: Open inspects it read-only first (see inspect), because bbolt's
-// read-write open writes to the file and dies on pages it cannot read. A
+// check`: Open inspects it read-only first (see inspect: its header, and
+// its page tree walked once, O(pages in use)), because bbolt's read-write
+// open writes to the file, dies on pages it cannot read, and overwrites
+// pages that its freelist and its tree both claim. After a run that
+// stopped on an inconsistency (MarkerName), it runs the full Check first. A
 // zero-length file is taken as new and initialized, with a warning: it
 // holds no job, and it is what a first start leaves if it stops right
 // after creating the file.
@@ -136,8 +141,13 @@ func Open(dir string, opts Options) (*Log, error) {
 	// lead to the locked file; if not, open again.
 	for attempt := 1; ; attempt++ {
 		var err error
-		if fresh, err = inspect(path, opts.LockTimeout); err != nil {
+		if fresh, err = inspect(path, opts.LockTimeout, opts.Logger); err != nil {
 			return nil, refuse(err)
+		}
+		if attempt == 1 {
+			if err := checkMarked(dir, path, fresh, opts.Logger); err != nil {
+				return nil, refuse(err)
+			}
 		}
 		var locked *os.File
 		open := opts.openFile
@@ -291,7 +301,7 @@ func (l *Log) Close() error {
 	l.closeOnce.Do(func() {
 		close(l.closing)
 		<-l.done
-		l.closeErr = l.db.Close()
+		l.closeErr = l.closeDB()
 	})
 	return l.closeErr
 }
@@ -310,7 +320,9 @@ func (l *Log) CommitStats() (commits, ops uint64) {
 	return l.commits.Load(), l.opsDone.Load()
 }
 
-// view runs fn in a read transaction, refusing once the log is closed or failed.
+// view runs fn in a read transaction, refusing once the log is closed or
+// failed. A panic inside bbolt (a page it cannot read) stops the log as a
+// failed commit does.
 func (l *Log) view(fn func(tx *bolt.Tx) error) error {
 	select {
 	case <-l.closing:
@@ -320,8 +332,11 @@ func (l *Log) view(fn func(tx *bolt.Tx) error) error {
 	if err := l.Err(); err != nil {
 		return err
 	}
-	err := l.db.View(fn)
-	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+	err := guardEngine(func() error { return l.db.View(fn) })
+	switch {
+	case errors.Is(err, ErrInconsistent):
+		return l.failInconsistent(err)
+	case errors.Is(err, berrors.ErrDatabaseNotOpen):
 		return job.ErrClosed
 	}
 	return err

@@ -45,9 +45,14 @@ func OpenReader(dir string) (*Reader, error) {
 		_ = db.Close()
 		return nil, fileError(path, err)
 	}
+	// bbolt's cursors would go round a cycle for ever: walk the tree first.
+	if err := checkPages(path); err != nil {
+		_ = db.Close()
+		return nil, fileError(path, err)
+	}
 	// A Log without its committer: the read methods only use db, clock
 	// and closing, and Reader exposes nothing else.
-	l := &Log{db: db, path: path, clock: job.SystemClock{}, log: zerolog.Nop(), closing: make(chan struct{})}
+	l := &Log{db: db, path: path, clock: job.SystemClock{}, log: zerolog.Nop(), closing: make(chan struct{}), readOnly: true}
 	return &Reader{l: l, empty: format == 0}, nil
 }
 

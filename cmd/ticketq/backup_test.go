@@ -18,6 +18,7 @@ import (
 	"github.com/ticketq/ticketq/client"
 	"github.com/ticketq/ticketq/job"
 	"github.com/ticketq/ticketq/wal"
+	"github.com/ticketq/ticketq/wal/waltest"
 )
 
 // runTool runs the CLI in-process and returns its exit status, stdout and
@@ -211,8 +212,12 @@ func TestBackup_Errors(t *testing.T) {
 			d.apply(t, filepath.Join(damaged, wal.FileName))
 		}
 	}
-	freelist := dataDir(t) // a sound header over a broken freelist: only the copy's check sees it
+	freelist := dataDir(t) // a sound header over a broken freelist: refused, as serve refuses it, before any copy
 	breakFreelist(t, filepath.Join(freelist, wal.FileName))
+	records := dataDir(t) // sound pages holding records that do not decode: only the copy's check sees them
+	if _, _, err := waltest.BreakValues(filepath.Join(records, wal.FileName), 2, "jobs"); err != nil {
+		t.Fatal(err)
+	}
 
 	out := t.TempDir()
 	cases := []struct {
@@ -233,7 +238,8 @@ func TestBackup_Errors(t *testing.T) {
 		{"MissingDir", nil, []string{"--data", t.TempDir(), "-o", filepath.Join(out, "a")}, 1, "is --data the directory 'ticketq serve' was given?"},
 		{"HeldDir", nil, []string{"--data", heldDir, "-o", filepath.Join(out, "b")}, 1, "held by a running server: back it up with --server URL instead"},
 		{"DamagedDir", nil, []string{"--data", damaged, "-o", filepath.Join(out, "c")}, 1, "format version 9"},
-		{"CopyFailsCheck", nil, []string{"--data", freelist, "-o", filepath.Join(out, "d")}, 1, "invalid freelist page"},
+		{"BrokenFreelist", nil, []string{"--data", freelist, "-o", filepath.Join(out, "d")}, 1, "the freelist is damaged"},
+		{"CopyFailsCheck", nil, []string{"--data", records, "-o", filepath.Join(out, "d2")}, 1, "the copy has 8 finding(s): [job 1: corrupt record"},
 		{"Unreachable", nil, []string{"--server", "http://127.0.0.1:1", "-o", filepath.Join(out, "e")}, 1, "connection refused"},
 		{"NoToken", nil, []string{"--server", authURL, "-o", filepath.Join(out, "f")}, 1, "401 unauthorized"},
 		{"SubmitToken", nil, []string{"--server", authURL, "--token", submitSecret, "-o", filepath.Join(out, "g")}, 1, "403 forbidden"},
@@ -260,7 +266,7 @@ func TestBackup_Errors(t *testing.T) {
 		t.Fatalf("backup: exit %d\n%s", code, errOut)
 	}
 	before := fileSum(t, earlier)
-	if code, _, errOut := runTool(t, nil, "backup", "--data", freelist, "-o", earlier); code != 1 || !strings.Contains(errOut, earlier+" was left as it was") {
+	if code, _, errOut := runTool(t, nil, "backup", "--data", records, "-o", earlier); code != 1 || !strings.Contains(errOut, earlier+" was left as it was") {
 		t.Fatalf("a failing backup over an earlier one: exit %d\n%s", code, errOut)
 	}
 	if fileSum(t, earlier) != before {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path/filepath"
 
 	"github.com/ticketq/ticketq/wal"
 )
@@ -37,7 +38,7 @@ func check(args []string, env map[string]string, stdout, stderr io.Writer) error
 	}
 	printCheckReport(stdout, &rep)
 	if !rep.OK() {
-		return fmt.Errorf("%s has %d finding(s) (the file was not changed); restore it from a backup, or keep it aside and start on a new data directory", rep.Path, len(rep.Findings))
+		return fmt.Errorf("%s has %d finding(s) (the file was not changed); restore it from a backup, or copy every job that can still be read into a new directory with `ticketq salvage --data %s --to NEWDIR`", rep.Path, len(rep.Findings), filepath.Dir(rep.Path))
 	}
 	return nil
 }

@@ -237,9 +237,9 @@ func waitExit(t *testing.T, p *proc) error {
 	return p.exitErr
 }
 
-// Ensure that the real `ticketq serve` exits non-zero within a second on
-// each damaged file, names the file, suggests `ticketq check`, and leaves
-// the file alone.
+// Ensure that the real `ticketq serve` exits with status 3 (not restarted
+// by the systemd unit) within a second on each damaged file, names the
+// file, suggests `ticketq check`, and leaves the file alone.
 func TestServe_DamagedFile(t *testing.T) {
 	for _, d := range damages {
 		t.Run(d.name, func(t *testing.T) {
@@ -252,8 +252,8 @@ func TestServe_DamagedFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			var exit *exec.ExitError
-			if err := waitExit(t, p); !errors.As(err, &exit) || exit.ExitCode() == 0 {
-				t.Fatalf("serve exited with %v, want a non-zero status", err)
+			if err := waitExit(t, p); !errors.As(err, &exit) || exit.ExitCode() != exitDataFile {
+				t.Fatalf("serve exited with %v, want status %d", err, exitDataFile)
 			}
 			for _, want := range []string{"open " + path, "`ticketq check --data " + dir + "`", d.want} {
 				if !strings.Contains(p.log.String(), want) {

@@ -408,3 +408,17 @@ func (q *queueFlag) Set(s string) error {
 type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
+
+// exitDataFile is the exit status of a serve that refuses its data file
+// (damaged, or from a newer ticketq): only an operator can fix that (check,
+// salvage or restore, or the newer binary), so a supervisor should not
+// restart it in a loop. scripts/ticketq.service lists it in
+// RestartPreventExitStatus. A server that stops on an inconsistency while
+// serving exits 1 instead: its next start checks the file and either serves
+// or exits with this status.
+const exitDataFile = 3
+
+// dataFileError is an error that exits with exitDataFile.
+type dataFileError struct{ error }
+
+func (e dataFileError) Unwrap() error { return e.error }

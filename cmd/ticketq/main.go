@@ -39,6 +39,7 @@ Usage:
   ticketq backup [-o FILE]              copy the database of a running server (--server) or a stopped one (--data); checked
   ticketq restore --data DIR FILE       install a backup as a stopped server's database (--force replaces one)
   ticketq compact [--data DIR]          rewrite a stopped server's database without its free pages
+  ticketq salvage --data DIR --to NEW   copy every job that can still be read from a damaged database into a new one
   ticketq inspect [--data DIR]          list a stopped server's jobs offline, read-only (--queue, --state, --json)
   ticketq version [--json]              print the version, commit and toolchain of this build
 
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 		return restore(args[1:], env, stdout, stderr)
 	case "compact":
 		return compact(args[1:], env, stdout, stderr)
+	case "salvage":
+		return salvage(args[1:], env, stdout, stderr)
 	case "inspect":
 		return inspect(args[1:], env, stdout, stderr)
 	case "version", "--version":
@@ -88,15 +91,20 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 }
 
 // exitCode prints err and maps it to the process status: 0 success, 2 a
-// usage error, 1 anything else.
+// usage error, 3 a data file that serve refuses (see dataFileError), 1
+// anything else.
 func exitCode(err error, stderr io.Writer) int {
 	var ue usageError
+	var de dataFileError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "ticketq: %v\n", err)
 		return 2
+	case errors.As(err, &de):
+		fmt.Fprintf(stderr, "ticketq: %v\n", err)
+		return exitDataFile
 	default:
 		fmt.Fprintf(stderr, "ticketq: %v\n", err)
 		return 1

@@ -86,7 +86,7 @@ func TestRestore_Refused(t *testing.T) {
 		code int
 		want string
 	}{
-		{"Damaged", []string{"--data", fresh, damaged}, 1, "is not a sound backup, so it was not restored (nothing was changed); its findings:\n  1. freelist: "},
+		{"Damaged", []string{"--data", fresh, damaged}, 1, "is not a sound backup, so it was not restored (nothing was changed); its findings:\n  1. pages: the freelist is damaged"},
 		{"Empty", []string{"--data", fresh, empty}, 1, "is empty (0 bytes), not a backup"},
 		{"Missing", []string{"--data", fresh, filepath.Join(t.TempDir(), "none.db")}, 1, "no such file or directory"},
 		{"Directory", []string{"--data", fresh, t.TempDir()}, 1, "is not a regular file"},

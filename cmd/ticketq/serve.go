@@ -27,6 +27,7 @@ import (
 	"github.com/ticketq/ticketq/job"
 	"github.com/ticketq/ticketq/metrics"
 	"github.com/ticketq/ticketq/ui"
+	"github.com/ticketq/ticketq/wal"
 )
 
 // serve runs the server until SIGINT/SIGTERM or a fatal error. It listens
@@ -143,6 +144,9 @@ func serve(ctx context.Context, args []string, env map[string]string, stderr io.
 		}
 		log.Info().Str("signal", name).Msg("stopped")
 		return nil
+	}
+	if fe := (*wal.FileError)(nil); errors.As(err, &fe) {
+		return dataFileError{err}
 	}
 	return err
 }
