@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,24 +16,20 @@ import (
 // something could not be (the new directory is usable all the same) or on
 // an error, 2 on a usage error.
 func salvage(args []string, env map[string]string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("ticketq salvage", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	dir := dataFlag(flags, env, "data directory to salvage, read only; the server must be stopped")
+	flags := newCmdFlags("ticketq salvage", "Usage: ticketq salvage [--data DIR] --to NEWDIR\n\n"+
+		"Copies every job that can still be read from a damaged ticketq.db into a new\n"+
+		"database in NEWDIR, and reports what could not be read: records that do not\n"+
+		"decode, pages that cannot be read, and the tickets the indexes name without a\n"+
+		"readable record. It reads the old file's pages itself, never trusting its\n"+
+		"freelist, and never writes to it. Jobs keep their tickets, states and keys;\n"+
+		"the new file's indexes and counters are rebuilt from them, and it is checked\n"+
+		"like 'ticketq check' before salvage ends. Running jobs are requeued by the\n"+
+		"first start on NEWDIR, as after a crash. Exit status 0 when every job was\n"+
+		"copied, 1 when some could not be (NEWDIR is usable all the same).\n", stderr)
+	dir := dataFlag(flags, "data directory to salvage, read only; the server must be stopped")
 	to := flags.String("to", "", "new data directory to write what can be read into; it must not hold a database")
-	flags.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ticketq salvage [--data DIR] --to NEWDIR\n\n"+
-			"Copies every job that can still be read from a damaged ticketq.db into a new\n"+
-			"database in NEWDIR, and reports what could not be read: records that do not\n"+
-			"decode, pages that cannot be read, and the tickets the indexes name without a\n"+
-			"readable record. It reads the old file's pages itself, never trusting its\n"+
-			"freelist, and never writes to it. Jobs keep their tickets, states and keys;\n"+
-			"the new file's indexes and counters are rebuilt from them, and it is checked\n"+
-			"like `ticketq check` before salvage ends. Running jobs are requeued by the\n"+
-			"first start on NEWDIR, as after a crash. Exit status 0 when every job was\n"+
-			"copied, 1 when some could not be (NEWDIR is usable all the same).\n\n")
-		flags.PrintDefaults()
-	}
-	pos, err := parseFlags(flags, args)
+	flags.doc("to", "NEWDIR")
+	pos, err := flags.parse(args, env)
 	if err != nil {
 		return err
 	}
