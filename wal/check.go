@@ -15,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/ticketq/ticketq/internal/logfield"
 	"github.com/ticketq/ticketq/job"
 	"github.com/ticketq/ticketq/wal/internal/boltfile"
 )
@@ -187,7 +188,7 @@ func inspect(path string, timeout time.Duration, log zerolog.Logger) (fresh bool
 		return false, err
 	}
 	log.Info().Str("component", "wal").Str("path", path).Int64("bytes", fi.Size()).Int("pages_read", pages).
-		Float64("took_ms", float64(time.Since(start))/float64(time.Millisecond)).Msg("data file checked before opening")
+		Float64("took_ms", logfield.Millis(time.Since(start))).Msg("data file checked before opening")
 	return format == 0, nil
 }
 
