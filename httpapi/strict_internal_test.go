@@ -101,7 +101,7 @@ func TestShapeOf(t *testing.T) {
 	if _, ok := jobs.elem.fields["max_attempts"]; !ok {
 		t.Fatalf("a job of a batch has no field max_attempts")
 	}
-	if p := shapeOf(reflect.TypeOf(&patchBody{})); len(p.fields) != 4 || p.fields["workers"] != nil {
+	if p := shapeOf(reflect.TypeOf(&patchBody{})); len(p.fields) != 5 || p.fields["workers"] != nil || p.fields["max_queue"] != nil {
 		t.Fatalf("patch body shape = %+v", p)
 	}
 }
