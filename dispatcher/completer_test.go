@@ -30,7 +30,10 @@ func (b *batchSource) Claim(ctx context.Context, queue string, max int) ([]*job.
 	all := b.fakeSource.claimed == b.total
 	b.fakeSource.mu.Unlock()
 	if all {
-		b.idle <- struct{}{}
+		select { // never blocks the feed, however many idle claims come
+		case b.idle <- struct{}{}:
+		default:
+		}
 	}
 	return b.fakeSource.Claim(ctx, queue, max)
 }
