@@ -149,9 +149,10 @@ func openReadOnly(path string, timeout time.Duration, preload bool) (*bolt.DB, e
 // creating the file, bbolt writing its header, and ticketq its buckets;
 // none of them can hold a job, so starting afresh in them loses nothing.
 //
-// It logs the pages it read and the time it took at Info: the cost of the
-// start-up check, O(pages in use).
-func inspect(path string, timeout time.Duration, log zerolog.Logger) (fresh bool, err error) {
+// It always checks the header (O(1)); it walks the page tree, O(pages in
+// use), only when why says why (see planWalk), and says why not (skip)
+// otherwise. It logs what it did and the time it took at Info.
+func inspect(path string, timeout time.Duration, log zerolog.Logger, why, skip string) (fresh bool, err error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return true, nil
@@ -178,6 +179,11 @@ func inspect(path string, timeout time.Duration, log zerolog.Logger) (fresh bool
 	if err != nil {
 		return false, err
 	}
+	ev := log.Info().Str("component", "wal").Str("path", path).Int64("bytes", fi.Size())
+	if why == "" {
+		ev.Str("walk", "skipped: "+skip).Float64("took_ms", logfield.Millis(time.Since(start))).Msg("data file checked before opening")
+		return format == 0, nil
+	}
 	// The header is sound; the tree may still not be (a drive that
 	// acknowledged a flush it had not done leaves a header pointing at
 	// pages that were never written). bbolt finds out only when a commit
@@ -187,7 +193,7 @@ func inspect(path string, timeout time.Duration, log zerolog.Logger) (fresh bool
 	if err != nil {
 		return false, err
 	}
-	log.Info().Str("component", "wal").Str("path", path).Int64("bytes", fi.Size()).Int("pages_read", pages).
+	ev.Str("walk", why).Int("pages_read", pages).
 		Float64("took_ms", logfield.Millis(time.Since(start))).Msg("data file checked before opening")
 	return format == 0, nil
 }

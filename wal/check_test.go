@@ -193,6 +193,7 @@ func TestOpen_DamagedFile(t *testing.T) {
 			dir := healthyDir(t)
 			path := filepath.Join(dir, FileName)
 			c.apply(t, path)
+			afterPowerCut(t, dir)
 			before := stateOf(t, path)
 			start := time.Now()
 			_, err := Open(dir, Options{})

@@ -158,14 +158,11 @@ func readMarker(dir string) (string, error) {
 }
 
 // checkMarked runs the full Check before Open serves a file that a log
-// stopped on (MarkerName): the start-up inspection reads only the pages.
-// A file with findings is refused (ErrDamaged); a sound one is served, and
-// the marker removed. A new file (fresh) has nothing to check.
-func checkMarked(dir, path string, fresh bool, log zerolog.Logger) error {
-	marker, err := readMarker(dir)
-	if err != nil || marker == "" {
-		return err
-	}
+// stopped on (MarkerName, whose text is marker): the start-up inspection
+// reads only the header then. A file with findings is refused
+// (ErrDamaged); a sound one is served, and the marker removed. A new file
+// (fresh) has nothing to check.
+func checkMarked(dir, path, marker string, fresh bool, log zerolog.Logger) error {
 	if !fresh {
 		log.Warn().Str("component", "wal").Str("path", path).Str("marker", marker).Msg("the last run stopped on an inconsistency: checking the whole file before serving")
 		rep, err := checkFile(path, dir, nil)
@@ -177,14 +174,25 @@ func checkMarked(dir, path string, fresh bool, log zerolog.Logger) error {
 				ErrDamaged, marker, len(rep.Findings), rep.Findings[0])
 		}
 	}
-	if err := os.Remove(filepath.Join(dir, MarkerName)); err != nil {
-		return fmt.Errorf("remove the marker of a failed run: %w", err)
-	}
-	if err := SyncDir(dir); err != nil {
+	if err := removeMarker(dir); err != nil {
 		return err
 	}
 	log.Warn().Str("component", "wal").Str("path", path).Msg("the full check found nothing wrong; marker removed, serving")
 	return nil
+}
+
+// removeMarker removes MarkerName from dir, durably. A marker that is
+// already gone (another process, started on the same directory, checked
+// the file first and removed it) is no error.
+func removeMarker(dir string) error {
+	err := os.Remove(filepath.Join(dir, MarkerName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove the marker of a failed run: %w", err)
+	}
+	return SyncDir(dir)
 }
 
 // closeDB closes bbolt; after an inconsistency it waits at most

@@ -96,14 +96,15 @@ var _ backend.Backend = (*Log)(nil)
 //
 // A file that is damaged, cut short, not a ticketq database or from a newer
 // ticketq is refused unchanged with a *FileError that suggests `ticketq
-// check`: Open inspects it read-only first (see inspect: its header, and
-// its page tree walked once, O(pages in use)), because bbolt's read-write
-// open writes to the file, dies on pages it cannot read, and overwrites
-// pages that its freelist and its tree both claim. After a run that
-// stopped on an inconsistency (MarkerName), it runs the full Check first. A
-// zero-length file is taken as new and initialized, with a warning: it
-// holds no job, and it is what a first start leaves if it stops right
-// after creating the file.
+// check`: Open inspects it read-only first (see inspect: its header, and,
+// when the machine may have lost writes since the last start or the file
+// is another one, its page tree walked once, O(pages in use); see
+// boot.go), because bbolt's read-write open writes to the file, dies on
+// pages it cannot read, and overwrites pages that its freelist and its
+// tree both claim. After a run that stopped on an inconsistency
+// (MarkerName), it runs the full Check first. A zero-length file is taken
+// as new and initialized, with a warning: it holds no job, and it is what
+// a first start leaves if it stops right after creating the file.
 func Open(dir string, opts Options) (*Log, error) {
 	if opts.Clock == nil {
 		opts.Clock = job.SystemClock{}
@@ -131,25 +132,39 @@ func Open(dir string, opts Options) (*Log, error) {
 		opts.Logger.Warn().Str("component", "wal").Str("path", path).Msg("the data file is empty (0 bytes); starting a new database in it")
 	}
 	var (
-		db    *bolt.DB
-		fresh bool
+		db     *bolt.DB
+		fresh  bool
+		plan   walkPlan
+		locked *os.File
 	)
+	marker, err := readMarker(dir)
+	if err != nil {
+		return nil, refuse(err)
+	}
 	// The lock is on the open file, not on the name: if `ticketq restore`
 	// or `compact` renamed a new file over the name while this process
 	// waited for the lock, it now holds the replaced file, and jobs acked
 	// into it would vanish with it. So after locking, the name must still
-	// lead to the locked file; if not, open again.
+	// lead to the locked file, and that file must be the one inspected;
+	// if not, open again.
 	for attempt := 1; ; attempt++ {
+		plan = planWalk(dir, path)
+		why, skip := plan.why, "same boot and same file as the last start: nothing but a power loss or crash loses writes"
+		checkAll := attempt == 1 && marker != ""
+		if checkAll {
+			// checkMarked's full check walks the pages first.
+			why, skip = "", "the full check runs instead"
+		}
 		var err error
-		if fresh, err = inspect(path, opts.LockTimeout, opts.Logger); err != nil {
+		if fresh, err = inspect(path, opts.LockTimeout, opts.Logger, why, skip); err != nil {
 			return nil, refuse(err)
 		}
-		if attempt == 1 {
-			if err := checkMarked(dir, path, fresh, opts.Logger); err != nil {
+		if checkAll {
+			if err := checkMarked(dir, path, marker, fresh, opts.Logger); err != nil {
 				return nil, refuse(err)
 			}
+			plan.why = "the last run stopped on an inconsistency"
 		}
-		var locked *os.File
 		open := opts.openFile
 		if open == nil {
 			open = os.OpenFile
@@ -170,6 +185,11 @@ func Open(dir string, opts Options) (*Log, error) {
 			return nil, refuse(err)
 		}
 		same, err := namesFile(path, locked)
+		if err == nil && same && plan.known {
+			var id fileID
+			id, err = identifyFile(locked)
+			same = id == plan.file
+		}
 		if err != nil {
 			_ = db.Close()
 			return nil, refuse(err)
@@ -201,6 +221,14 @@ func Open(dir string, opts Options) (*Log, error) {
 		if err := SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
 			_ = db.Close()
 			return nil, err
+		}
+	}
+	if plan.why != "" || fresh {
+		// The file passed (or is new): the next start in this boot may
+		// skip the walk. Without the record it walks, which is slower,
+		// not wrong: a failure here stops nothing.
+		if err := recordStart(dir, plan.boot, locked); err != nil {
+			opts.Logger.Warn().Str("component", "wal").Err(err).Msg("could not record this start; the next one walks the data file's pages again")
 		}
 	}
 	l := &Log{
