@@ -240,9 +240,13 @@ type Report struct {
 	// findings and there may be more.
 	Findings []string
 	Capped   bool
+	// Notes lists what is not wrong but worth knowing, each with what to
+	// do about it: pages leaked by an interrupted commit, which waste
+	// space and harm no data (`ticketq compact` gives them back).
+	Notes []string
 }
 
-// OK reports whether the check found nothing wrong.
+// OK reports whether the check found nothing wrong. Notes do not count.
 func (r *Report) OK() bool { return len(r.Findings) == 0 }
 
 // add records a finding and reports whether there is room for more, like
@@ -258,7 +262,8 @@ func (r *Report) add(format string, args ...any) bool {
 
 // Check verifies the data file in dir offline, reading only: bbolt's header,
 // its page tree (walked without bbolt, each page once: no page reached
-// twice, none both free and in use, none leaked, keys in order), then
+// twice, none both free and in use, keys in order; leaked pages are a
+// note, harmless), then
 // ticketq's invariants (Verify's, plus the ticket counter and the sum of
 // the queues' counters). On a tree that bbolt cannot read safely, the
 // records and state indexes are read by a second walk instead. It reads
