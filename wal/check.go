@@ -220,8 +220,8 @@ func checkHeader(tx *bolt.Tx, size int64) (uint32, error) {
 	}
 	switch got := binary.BigEndian.Uint32(v); {
 	case got > formatVersion:
-		return got, fmt.Errorf("%w: format version %d; this ticketq reads version %d", ErrNewerFormat, got, formatVersion)
-	case got != formatVersion:
+		return got, fmt.Errorf("%w: format version %d; this ticketq reads versions %d to %d", ErrNewerFormat, got, formatBase, formatVersion)
+	case got < formatBase:
 		return got, fmt.Errorf("%w: unknown format version %d", ErrDamaged, got)
 	default:
 		return got, nil

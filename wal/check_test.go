@@ -282,7 +282,7 @@ func TestCheck_Healthy(t *testing.T) {
 	if err != nil || !rep.OK() {
 		t.Fatalf("Check = %+v, %v", rep, err)
 	}
-	if rep.Jobs != 350 || rep.Queues != 2 || rep.Format != formatVersion || rep.Used <= 0 || rep.Size < rep.Used || rep.Path != path {
+	if rep.Jobs != 350 || rep.Queues != 2 || rep.Format != formatBase || rep.Used <= 0 || rep.Size < rep.Used || rep.Path != path {
 		t.Fatalf("report %+v", rep)
 	}
 	if want := []string{"header", "pages", "job records", "indexes and counters", "done"}; !slices.Equal(stages, want) {

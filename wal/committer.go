@@ -198,6 +198,9 @@ func (l *Log) run(ops []*op) (failed int, changes []backend.Change, err error) {
 	case out.failed >= 0:
 		return out.failed, nil, out.opErr
 	}
+	if err == nil {
+		l.format = out.format
+	}
 	return -1, out.changes, err
 }
 
@@ -209,6 +212,7 @@ type applied struct {
 	opErr     error
 	engineErr error
 	changes   []backend.Change
+	format    uint32 // the file's format version once committed
 }
 
 // apply runs ops in the transaction tx: the body of run's Update.
@@ -232,7 +236,7 @@ func (l *Log) apply(tx *bolt.Tx, ops []*op, out *applied) error {
 	if err := w.flush(); err != nil {
 		return err
 	}
-	out.changes = w.changes
+	out.changes, out.format = w.changes, w.format
 	// Step: returning nil commits: bbolt writes the dirty pages, fsyncs
 	// them, writes the meta page and fsyncs again before Update returns.
 	return nil
@@ -282,11 +286,12 @@ type wtx struct {
 	changes  []backend.Change
 	current  *op
 	arena    []byte // see bytes
+	format   uint32 // the file's format version in this transaction
 }
 
 func newWtx(l *Log, tx *bolt.Tx) (*wtx, error) {
 	w := &wtx{
-		l: l, tx: tx, now: l.clock.Now(),
+		l: l, tx: tx, now: l.clock.Now(), format: l.format,
 		jobs:     tx.Bucket(bucketJobs),
 		queues:   tx.Bucket(bucketQueues),
 		finished: tx.Bucket(bucketFinished),

@@ -23,9 +23,21 @@ import (
 // FileName is the name of the bbolt file inside the data directory.
 const FileName = "ticketq.db"
 
-// formatVersion is the version of the bucket layout. A file with a newer
-// version is refused rather than misread.
-const formatVersion = 1
+// Format versions of the file (meta/format). A file with a version above
+// formatVersion is refused with ErrNewerFormat rather than misread.
+//
+// Version 2 is version 1 whose records may hold a submitter (tagSubmitter)
+// and a request digest (tagDigest), which a build that reads only version
+// 1 takes for corrupt records. A new file is written as version 1, and
+// raised to 2 in the transaction that first stores such a record
+// (wtx.store), so that an older build refuses it as a whole, with "run the
+// newer ticketq", instead of failing on those records; a file that never
+// holds one stays readable by older builds.
+const (
+	formatBase    = 1 // a new file's version
+	formatKeyed   = 2 // records may hold a submitter or a digest
+	formatVersion = formatKeyed
+)
 
 // Options configure a Log. The zero value is usable.
 type Options struct {
@@ -71,6 +83,9 @@ type Log struct {
 	log       zerolog.Logger
 	maxOps    int
 	maxQueues int
+	// format is the file's format version as last committed
+	// (committer-owned after Open).
+	format uint32
 
 	ops       chan *op
 	closing   chan struct{}
@@ -203,7 +218,8 @@ func Open(dir string, opts Options) (*Log, error) {
 		}
 		opts.Logger.Warn().Str("component", "wal").Str("path", path).Msg("the data file was replaced while waiting for its lock (a restore or compact); opening the new one")
 	}
-	if err := guardRead(func() error { return initLayout(db, path) }); err != nil {
+	var format uint32
+	if err := guardRead(func() (err error) { format, err = initLayout(db, path); return err }); err != nil {
 		_ = db.Close()
 		if errors.Is(err, ErrDamaged) {
 			return nil, refuse(err)
@@ -240,6 +256,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		log:       opts.Logger.With().Str("component", "wal").Logger(),
 		maxOps:    opts.MaxBatchOps,
 		maxQueues: opts.MaxQueues,
+		format:    format,
 		ops:       make(chan *op),
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),
@@ -279,9 +296,9 @@ func (l *Log) trimLoop() {
 }
 
 // initLayout creates the top-level buckets of a new file and checks the
-// format version of an existing one.
-func initLayout(db *bolt.DB, path string) error {
-	return db.Update(func(tx *bolt.Tx) error {
+// format version of an existing one. It returns the file's version.
+func initLayout(db *bolt.DB, path string) (format uint32, err error) {
+	err = db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return fmt.Errorf("init %s: %w", path, err)
@@ -290,11 +307,14 @@ func initLayout(db *bolt.DB, path string) error {
 			if len(v) != 4 {
 				return fmt.Errorf("%s: format version is unreadable (inspect it with `ticketq check`)", path)
 			}
-			if got := binary.BigEndian.Uint32(v); got != formatVersion {
-				return fmt.Errorf("%s has format version %d; this ticketq reads version %d (was it written by a newer ticketq?)", path, got, formatVersion)
+			format = binary.BigEndian.Uint32(v)
+			if format < formatBase || format > formatVersion {
+				return fmt.Errorf("%s has format version %d; this ticketq reads versions %d to %d (was it written by a newer ticketq?)", path, format, formatBase, formatVersion)
 			}
-		} else if err := meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, formatVersion)); err != nil {
+		} else if err := meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, formatBase)); err != nil {
 			return fmt.Errorf("init %s: %w", path, err)
+		} else {
+			format = formatBase
 		}
 		for _, name := range [][]byte{bucketJobs, bucketQueues, bucketFinished, bucketLeases} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -303,6 +323,7 @@ func initLayout(db *bolt.DB, path string) error {
 		}
 		return nil
 	})
+	return format, err
 }
 
 // SyncDir fsyncs a directory, making the entries created, renamed or
