@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -69,21 +68,16 @@ func fileError(path string, err error) *FileError {
 	return &FileError{Path: path, Err: err, Hint: hint}
 }
 
-// guardRead runs fn and turns a panic into an ErrDamaged error. While fn runs,
-// a memory fault (reading a mapped page past the end of a cut-short file)
-// panics instead of killing the process. This covers the calling goroutine
-// only.
-func guardRead(fn func() error) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		r := recover()
-		if fault, ok := r.(interface{ Addr() uintptr }); ok {
-			err = fmt.Errorf("%w: memory fault reading the mapped file at %#x (a page past its end?): %v", ErrDamaged, fault.Addr(), r)
-		} else if r != nil {
-			err = fmt.Errorf("%w: bbolt could not read it: %v", ErrDamaged, r)
-		}
-	}()
-	return fn()
+// guardRead runs fn and turns any panic into an ErrDamaged error (see
+// guard): the offline readers meet bbolt's panics on a file that nothing
+// has written since its last check, so the file is what failed.
+func guardRead(fn func() error) error { return guard(fn, damagedRead) }
+
+func damagedRead(p any, _ string) error {
+	if fault, ok := p.(interface{ Addr() uintptr }); ok {
+		return fmt.Errorf("%w: memory fault reading the mapped file at %#x (a page past its end?): %v", ErrDamaged, fault.Addr(), p)
+	}
+	return fmt.Errorf("%w: bbolt could not read it: %v", ErrDamaged, p)
 }
 
 // boltOpen is bolt.Open under guardRead, with bbolt's refusals of the file's

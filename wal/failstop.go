@@ -42,37 +42,77 @@ const MarkerName = FileName + ".inconsistent"
 // rollback can panic too), and then Close would wait for ever.
 const closeAbandon = 5 * time.Second
 
-// guardEngine runs fn, turning a panic that comes from the storage engine
-// (see fromEngine) into an ErrInconsistent error. Any other panic is a bug
-// of ours and is raised again. A memory fault panics instead of killing
-// the process while fn runs, on this goroutine.
-func guardEngine(fn func() error) (err error) {
+// guard runs fn and turns a panic into the error that classify returns
+// for it (p is the panic's value, site the function that raised it; see
+// panicSite); a panic it returns nil for is raised again. While fn runs, a
+// memory fault (reading a mapped page past the end of a file cut short)
+// panics instead of killing the process. This covers the calling
+// goroutine only.
+func guard(fn func() error, classify func(p any, site string) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
-			site := panicSite()
-			if !fromEngine(p, site) {
+			if err = classify(p, panicSite()); err == nil {
 				panic(p)
 			}
-			err = engineFault(p, site)
 		}
 	}()
 	return fn()
 }
 
-// engineFault is the error of a recovered panic p raised at site.
+// guardEngine runs fn, turning a panic that comes from the storage engine
+// into an ErrInconsistent error (see engineFault). Any other panic is a
+// bug of ours and is raised again.
+func guardEngine(fn func() error) error { return guard(fn, engineFault) }
+
+// engineFault is the error of a panic p, raised at site, that comes from
+// the storage engine: a memory fault (reading a page of bbolt's map that
+// the file no longer holds), or a panic of bbolt's own code. It returns
+// nil for any other panic.
+//
+// bbolt panics on what it reads in a damaged file (dataPanics); it also
+// asserts its own state, which a bug of ours (a transaction used after it
+// ended) could trip. Such a panic still stops the log, as bbolt's state
+// is unknown after it, but the error does not blame the file alone.
 func engineFault(p any, site string) error {
-	return fmt.Errorf("%w: bbolt panicked in %s: %v", ErrInconsistent, site, p)
+	if fault, ok := p.(interface{ Addr() uintptr }); ok {
+		return fmt.Errorf("%w: memory fault reading the mapped file at %#x (a page past its end?): %v", ErrInconsistent, fault.Addr(), p)
+	}
+	if !strings.HasPrefix(site, "go.etcd.io/bbolt") {
+		return nil
+	}
+	msg := fmt.Sprint(p)
+	for _, d := range dataPanics {
+		if strings.Contains(msg, d) {
+			return fmt.Errorf("%w: bbolt panicked in %s: %s", ErrInconsistent, site, msg)
+		}
+	}
+	return fmt.Errorf("%w (or ticketq has a bug): bbolt panicked in %s: %s", ErrInconsistent, site, msg)
 }
 
-// fromEngine reports whether the panic p, raised at site, comes from the
-// storage engine: from bbolt's own code, or a memory fault (reading a page
-// of bbolt's map that the file no longer holds).
-func fromEngine(p any, site string) bool {
-	if _, ok := p.(interface{ Addr() uintptr }); ok {
-		return true
-	}
-	return strings.HasPrefix(site, "go.etcd.io/bbolt")
+// dataPanics are parts of the messages of bbolt v1.5's panics that come
+// from what it read in the file: a page of the wrong type or id, a page id
+// past the high-water mark, a freelist that disagrees with the tree or
+// with itself, a bucket header of garbage. (grep panic and Assert in
+// bbolt's source.)
+var dataPanics = []string{
+	"already freed",               // freelist: a page in use is also free
+	"invalid page type",           // cursor: neither branch nor leaf
+	"invalid freelist page",       // the freelist's page is something else
+	"above high water mark",       // a page id past the pages in use
+	"Page expected to be",         // a page that names another id
+	"has unexpected type/flags",   // a page of the wrong type
+	"non-freelist page",           // the freelist's page is something else
+	"overflows int",               // a freelist count of garbage
+	"duplicated free",             // the freelist lists a page twice
+	"overlapped free",             // the freelist lists a page twice
+	"cannot free page 0 or 1",     // a header page in the tree
+	"misplaced bucket header",     // a bucket that is not where its key says
+	"unexpected bucket header",    // a bucket value of garbage
+	"inline bucket non-zero page", // an inline bucket that names a page
+	"isn't 0 for an inline bucket",
+	"circular dependency", // a branch that points at itself
+	"zero-length",         // an empty key read from a page
 }
 
 // panicSite returns the function that raised the panic being recovered,

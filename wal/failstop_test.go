@@ -128,6 +128,23 @@ func TestLog_InconsistentRead(t *testing.T) {
 	assertStopped(t, l, dir, &logged, "invalid page type")
 }
 
+// Ensure that a read that faults on bbolt's map (the file was cut short
+// under the running log: its pages are gone from the mapping) stops the
+// log as a panic does, instead of the fault killing the process.
+func TestLog_InconsistentFault(t *testing.T) {
+	var logged bytes.Buffer
+	l, dir := mustOpen(t, Options{Logger: zerolog.New(&logged)})
+	tickets := appendN(t, l, "q", 400)
+	if err := os.Truncate(filepath.Join(dir, FileName), 2*int64(os.Getpagesize())); err != nil { // the header pages only
+		t.Fatal(err)
+	}
+	_, err := l.Get(context.Background(), tickets[len(tickets)-1])
+	if !errors.Is(err, ErrInconsistent) || !strings.Contains(err.Error(), "memory fault") {
+		t.Fatalf("Get from a page cut off the file = %v, want ErrInconsistent from a memory fault", err)
+	}
+	assertStopped(t, l, dir, &logged, "memory fault reading the mapped file")
+}
+
 // Ensure that an op that panics inside bbolt (its Put reads the broken
 // leaf) stops the log, where a panic of the op's own code fails that op
 // alone (TestLog_FailureIsolation): running it alone would meet the same page.
@@ -231,4 +248,52 @@ func TestReader_Inconsistent(t *testing.T) {
 		t.Fatalf("an offline reader left a marker: %q, %v", m, err)
 	}
 	before.assertSame(t, path)
+}
+
+// faultValue stands for the runtime's memory fault panic, which has Addr.
+type faultValue struct{}
+
+func (faultValue) Error() string { return "unexpected fault address 0x7f0000001000" }
+func (faultValue) Addr() uintptr { return 0x7f0000001000 }
+func (faultValue) RuntimeError() {}
+
+// Ensure that a panic is blamed on the file only when it comes from what
+// bbolt read (a memory fault, or one of bbolt's panics on page data);
+// that bbolt's other panics (its assertions on its own state, a runtime
+// error inside it) still stop the log but say it may be a ticketq bug; and
+// that a panic of ticketq's own code is not the engine's at all.
+func TestEngineFault(t *testing.T) {
+	const bboltSite = "go.etcd.io/bbolt/internal/freelist.(*shared).Free"
+	cases := []struct {
+		name string
+		p    any
+		site string
+		want string // "" for not the engine's; else a part of the error
+		bug  bool   // the error says it may be a ticketq bug
+	}{
+		{"memory fault", faultValue{}, "github.com/ticketq/ticketq/wal.(*Log).Get", "memory fault reading the mapped file at 0x7f0000001000", false},
+		{"freed twice", "page 2153 already freed", bboltSite, "page 2153 already freed", false},
+		{"page type", "invalid page type: 12: 10", "go.etcd.io/bbolt.(*Cursor).search", "invalid page type", false},
+		{"high water", "pgid (900) above high water mark (800)", "go.etcd.io/bbolt.(*node).read", "above high water mark", false},
+		{"assertion", "assertion failed: tx closed", "go.etcd.io/bbolt.(*Cursor).First", "or ticketq has a bug", true},
+		{"runtime error", errors.New("runtime error: index out of range [7] with length 3"), "go.etcd.io/bbolt.(*Bucket).Get", "or ticketq has a bug", true},
+		{"ours", "assignment to entry in nil map", "github.com/ticketq/ticketq/wal.(*wtx).index", "", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := engineFault(c.p, c.site)
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("engineFault = %v, want nil: not the engine's", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInconsistent) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("engineFault = %v, want ErrInconsistent saying %q", err, c.want)
+			}
+			if got := strings.Contains(err.Error(), "ticketq has a bug"); got != c.bug {
+				t.Fatalf("engineFault = %q: mentions a bug %v, want %v", err, got, c.bug)
+			}
+		})
+	}
 }
