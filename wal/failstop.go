@@ -150,8 +150,14 @@ func (l *Log) failInconsistent(cause error) error {
 	ev := l.log.Error().Str("path", l.path).Str("check", "ticketq check --data "+dir)
 	// An offline reader (inspect) writes nothing, not even a marker.
 	if !l.readOnly {
+		// The record of this start goes first: without it the next start
+		// walks the pages, even if the marker, which makes it run the
+		// full check, cannot be written (the disk may be failing too).
+		if serr := forgetStamp(dir); serr != nil {
+			ev = ev.AnErr("boot_record", serr)
+		}
 		if merr := writeMarker(l.path, l.clock.Now(), cause); merr != nil {
-			ev = ev.AnErr("marker", merr)
+			ev = ev.AnErr("marker", merr).Str("next_start", "without the marker, the next start walks the pages but does not run the full check: run `ticketq check --data "+dir+"` before starting again")
 		}
 	}
 	ev.Err(cause).Msg("the data file is inconsistent: stopping; the log refuses every further read and write until restart")

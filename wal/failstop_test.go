@@ -145,6 +145,44 @@ func TestLog_InconsistentFault(t *testing.T) {
 	assertStopped(t, l, dir, &logged, "memory fault reading the mapped file")
 }
 
+// Ensure that when the marker cannot be written (the disk may be failing
+// too), the log still stops, says that the next start will not run the
+// full check, and has removed the record of its start, so that the next
+// start at least walks the pages, and refuses a tree bbolt cannot read.
+func TestLog_MarkerWriteFails(t *testing.T) {
+	var logged bytes.Buffer
+	l, dir := mustOpen(t, Options{Logger: zerolog.New(&logged)})
+	tickets := appendN(t, l, "q", 400)
+	marker := filepath.Join(dir, MarkerName)
+	// A link into a directory that does not exist: creating the marker
+	// fails, reading it finds none.
+	if err := os.Symlink(filepath.Join(t.TempDir(), "gone", "marker"), marker); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, FileName)
+	if _, err := waltest.BreakPageType(path, "jobs"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Get(context.Background(), tickets[len(tickets)-1]); !errors.Is(err, ErrInconsistent) {
+		t.Fatalf("Get from a broken page = %v, want ErrInconsistent", err)
+	}
+	log := logged.String()
+	if !strings.Contains(log, `"marker":"write `+marker) || !strings.Contains(log, "does not run the full check: run `ticketq check --data "+dir+"`") {
+		t.Fatalf("the log does not say the marker failed and what to do:\n%s", log)
+	}
+	if _, err := os.Stat(filepath.Join(dir, BootName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the record of the start is still there (%v): the next start would skip the walk", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir, Options{})
+	var fe *FileError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "not what their parent says") {
+		t.Fatalf("the next Open = %v, want the walk to refuse the broken page", err)
+	}
+}
+
 // Ensure that an op that panics inside bbolt (its Put reads the broken
 // leaf) stops the log, where a panic of the op's own code fails that op
 // alone (TestLog_FailureIsolation): running it alone would meet the same page.
@@ -293,6 +331,39 @@ func TestEngineFault(t *testing.T) {
 			}
 			if got := strings.Contains(err.Error(), "ticketq has a bug"); got != c.bug {
 				t.Fatalf("engineFault = %q: mentions a bug %v, want %v", err, got, c.bug)
+			}
+		})
+	}
+}
+
+// Ensure that removing a marker (or the record of a start) that another
+// process removed first is no error, and that one that cannot be removed
+// is.
+func TestRemoveMarkerAndStamp(t *testing.T) {
+	for name, remove := range map[string]func(dir string) error{
+		MarkerName: removeMarker,
+		BootName:   forgetStamp,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := remove(dir); err != nil {
+				t.Fatalf("removing a file that is gone = %v, want nil", err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := remove(dir); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("%s still there: %v", name, err)
+			}
+			// A directory that holds a file cannot be removed.
+			if err := os.MkdirAll(filepath.Join(dir, name, "x"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := remove(dir); err == nil || !strings.Contains(err.Error(), name) && !strings.Contains(err.Error(), "marker") {
+				t.Fatalf("removing a directory that holds a file = %v, want an error", err)
 			}
 		})
 	}
