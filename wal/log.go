@@ -346,6 +346,14 @@ func (l *Log) Path() string { return l.path }
 // Close stops the committer after it has answered every operation already
 // handed to it, then closes the file. Other calls return job.ErrClosed
 // afterwards; a second Close returns what the first returned.
+//
+// After the log stopped on an inconsistency (ErrInconsistent), the
+// transaction that panicked may still hold bbolt's locks, and bbolt's
+// close would wait for ever: Close waits at most 5 seconds (closeAbandon),
+// then returns an error and leaves a goroutine blocked in bbolt's close,
+// which keeps the file open and its lock held until the process exits. A
+// program that embeds the log should exit then; opening the directory
+// again in the same process fails as if another process held it.
 func (l *Log) Close() error {
 	l.closeOnce.Do(func() {
 		close(l.closing)
@@ -355,7 +363,8 @@ func (l *Log) Close() error {
 	return l.closeErr
 }
 
-// Err returns the commit failure that stopped the log, or nil.
+// Err returns the failure that stopped the log (a failed commit, an
+// inconsistency), or nil while it serves. It implements backend.Backend.
 func (l *Log) Err() error {
 	if p := l.failure.Load(); p != nil {
 		return *p
