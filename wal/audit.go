@@ -91,10 +91,8 @@ func (a *audit) value(b *boltfile.Bucket, k, v []byte, page uint64) {
 			a.jobs = append(a.jobs, auditEntry{ticket: uint64(j.Ticket), queue: a.queue(j.Queue), state: j.State})
 		}
 	case b.Parent != nil && b.Parent.Parent != nil && b.Parent.Parent.Is(string(bucketQueues)) && len(k) == 8:
-		for _, s := range job.States {
-			if string(b.Name) == string(stateBucket(s)) {
-				a.indexed = append(a.indexed, auditEntry{ticket: uint64(keyTicket(k)), queue: a.queue(string(b.Parent.Name)), state: s})
-			}
+		if s, ok := stateOfBucket(b.Name); ok {
+			a.indexed = append(a.indexed, auditEntry{ticket: uint64(keyTicket(k)), queue: a.queue(string(b.Parent.Name)), state: s})
 		}
 	}
 }

@@ -129,6 +129,11 @@ func isSystemError(err error) bool {
 	return errors.As(err, &pe) || errors.As(err, &se) || errors.As(err, &errno)
 }
 
+// offlineLockWait is how long the offline tools (check, compact, salvage,
+// inspect, an offline backup) wait for a running server to let go of the
+// data file before they answer ErrInUse.
+const offlineLockWait = 500 * time.Millisecond
+
 // openReadOnly opens path for reading only, with a shared lock that waits up
 // to timeout for a writer to let go. With preload, bbolt reads the freelist
 // page now, in this goroutine, instead of in tx.Check's.
@@ -295,7 +300,7 @@ func checkFile(path, name string, progress func(Progress)) (Report, error) {
 	defer stage(len(checkStages))
 
 	stage(0)
-	db, err := openReadOnly(path, 500*time.Millisecond, false)
+	db, err := openReadOnly(path, offlineLockWait, false)
 	if errors.Is(err, berrors.ErrTimeout) {
 		return rep, fmt.Errorf("%s is %w; stop it first or check a backup", name, ErrInUse)
 	}

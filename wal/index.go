@@ -31,6 +31,17 @@ var (
 // stateBucket names the per-queue index of jobs in one state, keyed by ticket.
 func stateBucket(s job.State) []byte { return []byte{'s', byte('0' + s)} }
 
+// stateOfBucket returns the state whose index stateBucket names name, if
+// it names one.
+func stateOfBucket(name []byte) (job.State, bool) {
+	for _, s := range job.States {
+		if string(name) == string(stateBucket(s)) {
+			return s, true
+		}
+	}
+	return 0, false
+}
+
 func ticketKey(t job.Ticket) []byte { return appendTicketKey(make([]byte, 0, 8), t) }
 
 func appendTicketKey(dst []byte, t job.Ticket) []byte {

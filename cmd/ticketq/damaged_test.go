@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/ticketq/ticketq/backend"
 	"github.com/ticketq/ticketq/job"
 	"github.com/ticketq/ticketq/wal"
@@ -209,13 +211,15 @@ func TestSalvage_Fixture(t *testing.T) {
 		"  page 2153: a 17-byte key, not a ticket: another bucket's page where job records should be\n",
 		"counter    27942 ",
 		"in use are also in the freelist",
+		"settings   every queue's paused flag and limits were copied\n",
 		fmt.Sprintf("check      ok (%d jobs in 1 queue)\n", fixtureReadable),
 	} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("salvage's report lacks %q:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(errOut, "3201 ticket(s) could not be read") || !strings.Contains(errOut, "start the server with --data "+to) {
+	if !strings.Contains(errOut, "not everything could be copied: 3201 ticket(s) named by the indexes without a readable record, 1 unreadable record(s) or page(s) of records (listed above)") ||
+		!strings.Contains(errOut, "start the server with --data "+to) {
 		t.Fatalf("salvage's last word:\n%s", errOut)
 	}
 	if snapshot(t, path) != before {
@@ -237,6 +241,33 @@ func TestSalvage_Fixture(t *testing.T) {
 	var receipt struct{ Ticket string }
 	if status, err := postJSON(srv.url()+"/v1/queues/q/jobs", `{"payload": 1}`, &receipt); err != nil || status != http.StatusAccepted || receipt.Ticket != "27943" {
 		t.Fatalf("submit to the salvaged server: %d %+v, %v; want ticket 27943", status, receipt, err)
+	}
+}
+
+// Ensure that salvage names a queue whose settings it could not read (they
+// come back as defaults) and exits 1 saying so, though every job was
+// copied.
+func TestSalvage_SettingsReset(t *testing.T) {
+	dir := dataDir(t)
+	rawBolt(t, filepath.Join(dir, wal.FileName), func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("queues")).Bucket([]byte("reports")).Put([]byte("m"), []byte{0xFF})
+	})
+	to := filepath.Join(t.TempDir(), "salvaged")
+	code, out, errOut := runTool(t, nil, "salvage", "--data", dir, "--to", to)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"copied     40 jobs in 2 queues\n",
+		"settings   1 queue(s) come back unpaused with default limits: their settings could not be read; 0 page(s) of the queues bucket could not be read\n",
+		"  queue \"reports\": its settings do not decode",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("salvage's report lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "not everything could be copied: 1 queue(s) whose paused flag and limits were reset (listed above)") {
+		t.Fatalf("salvage's last word:\n%s", errOut)
 	}
 }
 
