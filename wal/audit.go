@@ -13,7 +13,7 @@ import (
 // every job record decodes under its own ticket, no ticket is above the
 // ticket counter, and the queues' state indexes and the records agree.
 // The other indexes (ready, finished, leases, idempotency keys) are left
-// to the bbolt stages of a sound file; `ticketq salvage` rebuilds them all.
+// to the bbolt stages of a sound file; 'ticketq salvage' rebuilds them all.
 //
 // Its memory is 16 bytes per record and per index entry, less than each
 // takes in the file.
@@ -175,5 +175,5 @@ func (a *audit) finish() {
 	if mismatched > 0 {
 		rep.add("indexes: %d entries name a job in another state or queue than its record says", mismatched)
 	}
-	rep.add("indexes: the ready, finished, lease and idempotency indexes and the counters were not checked: bbolt cannot read this tree safely; `ticketq salvage` rebuilds them from the records")
+	rep.add("indexes: the ready, finished, lease and idempotency indexes and the counters were not checked: bbolt cannot read this tree safely; 'ticketq salvage' rebuilds them from the records")
 }

@@ -410,7 +410,7 @@ func TestCheck_LeakedPages(t *testing.T) {
 	}
 	rep, err := Check(dir, nil)
 	if err != nil || !rep.OK() || len(rep.Notes) != 1 ||
-		!strings.Contains(rep.Notes[0], "neither in the tree nor in the freelist") || !strings.Contains(rep.Notes[0], "`ticketq compact`") ||
+		!strings.Contains(rep.Notes[0], "neither in the tree nor in the freelist") || !strings.Contains(rep.Notes[0], "'ticketq compact'") ||
 		!strings.Contains(rep.Notes[0], fmt.Sprint(leaked)) {
 		t.Fatalf("Check = findings %q, notes %q, %v; want one note about page %d", rep.Findings, rep.Notes, err, leaked)
 	}

@@ -141,7 +141,7 @@ func panicSite() string {
 // and the command to run, and a marker is left for the next Open.
 func (l *Log) failInconsistent(cause error) error {
 	dir := filepath.Dir(l.path)
-	err := fmt.Errorf("%w: %w (file %s); stopped: run `ticketq check --data %s` before starting it again (the next start checks the file and refuses it if it is damaged)",
+	err := fmt.Errorf("%w: %w (file %s); stopped: run 'ticketq check --data %s' before starting it again (the next start checks the file and refuses it if it is damaged)",
 		job.ErrStoreFailed, cause, l.path, dir)
 	if !l.failure.CompareAndSwap(nil, &err) {
 		return *l.failure.Load()
@@ -157,7 +157,7 @@ func (l *Log) failInconsistent(cause error) error {
 			ev = ev.AnErr("boot_record", serr)
 		}
 		if merr := writeMarker(l.path, l.clock.Now(), cause); merr != nil {
-			ev = ev.AnErr("marker", merr).Str("next_start", "without the marker, the next start walks the pages but does not run the full check: run `ticketq check --data "+dir+"` before starting again")
+			ev = ev.AnErr("marker", merr).Str("next_start", "without the marker, the next start walks the pages but does not run the full check: run 'ticketq check --data "+dir+"' before starting again")
 		}
 	}
 	ev.Err(cause).Msg("the data file is inconsistent: stopping; the log refuses every further read and write until restart")

@@ -167,7 +167,7 @@ func TestLog_MarkerWriteFails(t *testing.T) {
 		t.Fatalf("Get from a broken page = %v, want ErrInconsistent", err)
 	}
 	log := logged.String()
-	if !strings.Contains(log, `"marker":"write `+marker) || !strings.Contains(log, "does not run the full check: run `ticketq check --data "+dir+"`") {
+	if !strings.Contains(log, `"marker":"write `+marker) || !strings.Contains(log, "does not run the full check: run 'ticketq check --data "+dir+"'") {
 		t.Fatalf("the log does not say the marker failed and what to do:\n%s", log)
 	}
 	if _, err := os.Stat(filepath.Join(dir, BootName)); !errors.Is(err, os.ErrNotExist) {

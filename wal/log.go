@@ -305,7 +305,7 @@ func initLayout(db *bolt.DB, path string) (format uint32, err error) {
 		}
 		if v := meta.Get(keyFormat); v != nil {
 			if len(v) != 4 {
-				return fmt.Errorf("%s: format version is unreadable (inspect it with `ticketq check`)", path)
+				return fmt.Errorf("%s: format version is unreadable (inspect it with 'ticketq check')", path)
 			}
 			format = binary.BigEndian.Uint32(v)
 			if format < formatBase || format > formatVersion {

@@ -78,7 +78,7 @@ func kindText(k boltfile.Kind, n int) string {
 	case boltfile.BadFreelist:
 		return fmt.Sprintf("the freelist is damaged (%d problem(s))", n)
 	case boltfile.Unreachable:
-		return fmt.Sprintf("%d page(s) are neither in the tree nor in the freelist: leaked space, harmless to the data in the tree; `ticketq compact` gives it back", n)
+		return fmt.Sprintf("%d page(s) are neither in the tree nor in the freelist: leaked space, harmless to the data in the tree; 'ticketq compact' gives it back", n)
 	}
 	return fmt.Sprintf("%d problem(s) of kind %s", n, k)
 }

@@ -151,7 +151,7 @@ func TestCheck_LeakedPage(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, want 0\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"findings  0\n", "notes     1 (not wrong: worth knowing)\n", fmt.Sprintf("`ticketq compact` gives it back: %d\n", leaked), "ok\n"} {
+	for _, want := range []string{"findings  0\n", "notes     1 (not wrong: worth knowing)\n", fmt.Sprintf("'ticketq compact' gives it back: %d\n", leaked), "ok\n"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("summary lacks %q:\n%s", want, out)
 		}

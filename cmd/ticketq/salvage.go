@@ -61,7 +61,7 @@ func salvage(args []string, env map[string]string, stdout, stderr io.Writer) err
 	}
 	printSalvage(stdout, &res)
 	if !res.Complete() {
-		return fmt.Errorf("not everything could be copied: %s (listed above); %s holds the %d jobs that could and passes `ticketq check`: start the server with --data %s, and keep %s aside",
+		return fmt.Errorf("not everything could be copied: %s (listed above); %s holds the %d jobs that could and passes 'ticketq check': start the server with --data %s, and keep %s aside",
 			incomplete(&res), res.To, res.Copied, *to, res.From)
 	}
 	return nil
