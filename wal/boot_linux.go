@@ -27,7 +27,7 @@ func currentBoot() (string, error) {
 	return id, nil
 }
 
-// statxMask is what fileIDOf asks statx for: the inode number, and the
+// statxMask is what identify asks statx for: the inode number, and the
 // birth time where the filesystem keeps one.
 const statxMask = unix.STATX_INO | unix.STATX_BTIME
 
