@@ -67,6 +67,11 @@ type queueState struct {
 // it: every job that was running when the previous process stopped goes
 // back to queued. When Open returns, the queue is ready. It fails within a
 // second if another process holds dir.
+//
+// After the store stopped on an inconsistency (see Close), a program that
+// embeds the queue cannot Open dir again in the same process while the
+// abandoned store still holds its lock: it fails as if another process
+// held dir. Restart the process.
 func Open(dir string, opts Options) (*Queue, error) {
 	opts = opts.withDefaults()
 	if err := opts.Queue.Validate(); err != nil {
@@ -216,8 +221,8 @@ func (q *Queue) Run(ctx context.Context) error {
 	case err = <-q.fatal:
 		// The store's own account of its failure names the file and
 		// what to do; the caller's error was the request's answer.
-		if f, ok := q.b.(interface{ Err() error }); ok && f.Err() != nil {
-			err = f.Err()
+		if serr := q.b.Err(); serr != nil {
+			err = serr
 		}
 		cancel()
 	}
@@ -356,6 +361,13 @@ func (q *Queue) noteFailure(err error) {
 // Close stops Run (gracefully, as when its context ends) if it is running,
 // waits for it, and closes the store. Every other method returns ErrClosed
 // afterwards; a second Close returns what the first returned.
+//
+// After the store stopped on an inconsistency (an error wrapping
+// ErrStoreFailed that names `ticketq check`), bbolt's state is unknown and
+// its close may never end: Close waits for it at most 5 seconds, then
+// returns an error and leaves a goroutine blocked in it, holding the data
+// file open and locked until the process exits. The binary exits then; a
+// program that embeds the queue should too.
 func (q *Queue) Close() error {
 	q.closeOnce.Do(func() {
 		q.mu.Lock()

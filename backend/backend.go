@@ -130,6 +130,14 @@ type Backend interface {
 	// returns how many it deleted.
 	Purge(ctx context.Context, req PurgeRequest) (int, error)
 
+	// Err returns the error that stopped the store, nil while it serves.
+	// A store stops for good when it can no longer vouch for what it
+	// stores (a failed commit, a damaged file): every call then fails
+	// with an error wrapping job.ErrStoreFailed, and Err is its full
+	// account (what failed, and what the operator should do), for the
+	// caller to report once.
+	Err() error
+
 	// Close releases the store. Calls after Close return job.ErrClosed.
 	Close() error
 }

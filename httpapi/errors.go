@@ -121,9 +121,13 @@ func classify(err error) apiError {
 		e.header = map[string]string{"Connection": "close", "Retry-After": "1"}
 	case errors.Is(err, job.ErrUnknownOutcome):
 		e.status, e.code = http.StatusServiceUnavailable, "outcome_unknown"
+		if errors.Is(err, job.ErrStoreFailed) {
+			e.message, e.header = storeFailed("the server's storage failed while it committed this request")
+		}
 		e.message += "; the request may or may not have taken effect: retry it with the same idempotency_key, which answers with the original ticket if the first try was stored"
 	case errors.Is(err, job.ErrStoreFailed):
 		e.status, e.code = http.StatusServiceUnavailable, "store_failed"
+		e.message, e.header = storeFailed("the server's storage failed and it is stopping; the request was not carried out: retry it once the server has restarted, or on another instance")
 	case errors.Is(err, job.ErrDiskFull):
 		// Nothing was written, and nothing will be until an operator
 		// frees space: a slow retry is all a client can do.
@@ -135,6 +139,15 @@ func classify(err error) apiError {
 		e.code = coded.code
 	}
 	return e
+}
+
+// storeFailed is the answer to a request that met a failed store: msg,
+// not the store's own account, which names server files and the commands
+// an operator runs (the log has it, see writeError). The process is about
+// to exit: closing the connection moves a keep-alive client elsewhere, and
+// Retry-After covers a restart that checks the file first.
+func storeFailed(msg string) (string, map[string]string) {
+	return msg + " (the server log has the details)", map[string]string{"Connection": "close", "Retry-After": "5"}
 }
 
 // errorBody is the JSON of every error answer.

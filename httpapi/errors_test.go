@@ -274,7 +274,7 @@ func TestServer_Errors_Store(t *testing.T) {
 		code    string
 		message string // a part of the message
 	}{
-		{"StoreFailed", fmt.Errorf("%w: commit failed: input/output error", ticketq.ErrStoreFailed), "GET", "/v1/jobs/1", 503, "store_failed", "commit failed"},
+		{"StoreFailed", fmt.Errorf("%w: commit failed: input/output error", ticketq.ErrStoreFailed), "GET", "/v1/jobs/1", 503, "store_failed", "retry it once the server has restarted"},
 		{"OutcomeUnknown", fmt.Errorf("%w: %w: fsync: input/output error", ticketq.ErrUnknownOutcome, ticketq.ErrStoreFailed), "POST", "/v1/queues/q/jobs", 503, "outcome_unknown", "same idempotency_key"},
 		{"Closed", ticketq.ErrClosed, "DELETE", "/v1/jobs/1", 503, "shutting_down", "closed"},
 		{"DiskFull", fmt.Errorf("%w: no space left for ticketq.db, nothing was written", ticketq.ErrDiskFull), "POST", "/v1/queues/q/jobs", 507, "disk_full", "nothing was written"},
@@ -303,6 +303,53 @@ func TestServer_Errors_Store(t *testing.T) {
 			}
 			if c.status == 500 && !logged(t, logs, "error", r.header.Get("X-Request-Id")) {
 				t.Fatalf("no error log line for the 500 with its request id:\n%v", logs.lines(t))
+			}
+		})
+	}
+}
+
+// Ensure that a request that meets a failed store is told so in general
+// terms, with Retry-After and Connection: close (the process is about to
+// exit), and never sees the store's own account, which names server files
+// and commands; the log keeps that account with the request's id.
+func TestServer_Errors_StoreFailedIsGeneric(t *testing.T) {
+	const account = "store failed: the data file is inconsistent: bbolt panicked in go.etcd.io/bbolt.x: page 7 already freed (file /var/lib/ticketq/ticketq.db); stopped: run `ticketq check --data /var/lib/ticketq`"
+	for _, c := range []struct {
+		name, method, path, code, message string
+		err                               error
+	}{
+		{"StoreFailed", "GET", "/v1/jobs/1", "store_failed", "the request was not carried out", fmt.Errorf("%w: %s", ticketq.ErrStoreFailed, account)},
+		{"OutcomeUnknown", "POST", "/v1/queues/q/jobs", "outcome_unknown", "retry it with the same idempotency_key", fmt.Errorf("%w: %w: %s", ticketq.ErrUnknownOutcome, ticketq.ErrStoreFailed, account)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			logs := &syncBuffer{}
+			srv := httptest.NewServer(httpapi.New(fakeQueue{err: c.err}, httpapi.Options{Logger: zerolog.New(logs)}))
+			defer srv.Close()
+			tb := &testBundle{srv: srv}
+			body := ""
+			if c.method == "POST" {
+				body = `{"payload": 1}`
+			}
+			r := tb.do(t, c.method, c.path, body)
+			msg := r.expectError(t, 503, c.code)
+			if !strings.Contains(msg, c.message) || !strings.Contains(msg, "the server log has the details") {
+				t.Fatalf("message %q, want one saying %q and pointing at the log", msg, c.message)
+			}
+			for _, secret := range []string{"/var/lib/ticketq", "ticketq check", "bbolt", "already freed"} {
+				if strings.Contains(msg, secret) {
+					t.Fatalf("message %q shows the client %q", msg, secret)
+				}
+			}
+			if !r.close || r.header.Get("Retry-After") != "5" {
+				t.Fatalf("Connection: close %v, Retry-After %q; want both", r.close, r.header.Get("Retry-After"))
+			}
+			kept := false
+			for _, l := range logs.lines(t) {
+				e, _ := l["error"].(string)
+				kept = kept || (l["level"] == "warn" && l["request_id"] == r.header.Get("X-Request-Id") && strings.Contains(e, "/var/lib/ticketq/ticketq.db"))
+			}
+			if !kept {
+				t.Fatalf("the log lacks the store's account with the request id:\n%v", logs.lines(t))
 			}
 		})
 	}

@@ -13,7 +13,7 @@ import (
 // every job record decodes under its own ticket, no ticket is above the
 // ticket counter, and the queues' state indexes and the records agree.
 // The other indexes (ready, finished, leases, idempotency keys) are left
-// to the bbolt stages of a sound file; `ticketq salvage` rebuilds them all.
+// to the bbolt stages of a sound file; 'ticketq salvage' rebuilds them all.
 //
 // Its memory is 16 bytes per record and per index entry, less than each
 // takes in the file.
@@ -91,10 +91,8 @@ func (a *audit) value(b *boltfile.Bucket, k, v []byte, page uint64) {
 			a.jobs = append(a.jobs, auditEntry{ticket: uint64(j.Ticket), queue: a.queue(j.Queue), state: j.State})
 		}
 	case b.Parent != nil && b.Parent.Parent != nil && b.Parent.Parent.Is(string(bucketQueues)) && len(k) == 8:
-		for _, s := range job.States {
-			if string(b.Name) == string(stateBucket(s)) {
-				a.indexed = append(a.indexed, auditEntry{ticket: uint64(keyTicket(k)), queue: a.queue(string(b.Parent.Name)), state: s})
-			}
+		if s, ok := stateOfBucket(b.Name); ok {
+			a.indexed = append(a.indexed, auditEntry{ticket: uint64(keyTicket(k)), queue: a.queue(string(b.Parent.Name)), state: s})
 		}
 	}
 }
@@ -177,5 +175,5 @@ func (a *audit) finish() {
 	if mismatched > 0 {
 		rep.add("indexes: %d entries name a job in another state or queue than its record says", mismatched)
 	}
-	rep.add("indexes: the ready, finished, lease and idempotency indexes and the counters were not checked: bbolt cannot read this tree safely; `ticketq salvage` rebuilds them from the records")
+	rep.add("indexes: the ready, finished, lease and idempotency indexes and the counters were not checked: bbolt cannot read this tree safely; 'ticketq salvage' rebuilds them from the records")
 }

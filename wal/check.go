@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -69,21 +68,16 @@ func fileError(path string, err error) *FileError {
 	return &FileError{Path: path, Err: err, Hint: hint}
 }
 
-// guardRead runs fn and turns a panic into an ErrDamaged error. While fn runs,
-// a memory fault (reading a mapped page past the end of a cut-short file)
-// panics instead of killing the process. This covers the calling goroutine
-// only.
-func guardRead(fn func() error) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		r := recover()
-		if fault, ok := r.(interface{ Addr() uintptr }); ok {
-			err = fmt.Errorf("%w: memory fault reading the mapped file at %#x (a page past its end?): %v", ErrDamaged, fault.Addr(), r)
-		} else if r != nil {
-			err = fmt.Errorf("%w: bbolt could not read it: %v", ErrDamaged, r)
-		}
-	}()
-	return fn()
+// guardRead runs fn and turns any panic into an ErrDamaged error (see
+// guard): the offline readers meet bbolt's panics on a file that nothing
+// has written since its last check, so the file is what failed.
+func guardRead(fn func() error) error { return guard(fn, damagedRead) }
+
+func damagedRead(p any, _ string) error {
+	if fault, ok := p.(interface{ Addr() uintptr }); ok {
+		return fmt.Errorf("%w: memory fault reading the mapped file at %#x (a page past its end?): %v", ErrDamaged, fault.Addr(), p)
+	}
+	return fmt.Errorf("%w: bbolt could not read it: %v", ErrDamaged, p)
 }
 
 // boltOpen is bolt.Open under guardRead, with bbolt's refusals of the file's
@@ -135,6 +129,11 @@ func isSystemError(err error) bool {
 	return errors.As(err, &pe) || errors.As(err, &se) || errors.As(err, &errno)
 }
 
+// offlineLockWait is how long the offline tools (check, compact, salvage,
+// inspect, an offline backup) wait for a running server to let go of the
+// data file before they answer ErrInUse.
+const offlineLockWait = 500 * time.Millisecond
+
 // openReadOnly opens path for reading only, with a shared lock that waits up
 // to timeout for a writer to let go. With preload, bbolt reads the freelist
 // page now, in this goroutine, instead of in tx.Check's.
@@ -149,9 +148,10 @@ func openReadOnly(path string, timeout time.Duration, preload bool) (*bolt.DB, e
 // creating the file, bbolt writing its header, and ticketq its buckets;
 // none of them can hold a job, so starting afresh in them loses nothing.
 //
-// It logs the pages it read and the time it took at Info: the cost of the
-// start-up check, O(pages in use).
-func inspect(path string, timeout time.Duration, log zerolog.Logger) (fresh bool, err error) {
+// It always checks the header (O(1)); it walks the page tree, O(pages in
+// use), only when why says why (see planWalk), and says why not (skip)
+// otherwise. It logs what it did and the time it took at Info.
+func inspect(path string, timeout time.Duration, log zerolog.Logger, why, skip string) (fresh bool, err error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return true, nil
@@ -178,6 +178,11 @@ func inspect(path string, timeout time.Duration, log zerolog.Logger) (fresh bool
 	if err != nil {
 		return false, err
 	}
+	ev := log.Info().Str("component", "wal").Str("path", path).Int64("bytes", fi.Size())
+	if why == "" {
+		ev.Str("walk", "skipped: "+skip).Float64("took_ms", logfield.Millis(time.Since(start))).Msg("data file checked before opening")
+		return format == 0, nil
+	}
 	// The header is sound; the tree may still not be (a drive that
 	// acknowledged a flush it had not done leaves a header pointing at
 	// pages that were never written). bbolt finds out only when a commit
@@ -187,7 +192,7 @@ func inspect(path string, timeout time.Duration, log zerolog.Logger) (fresh bool
 	if err != nil {
 		return false, err
 	}
-	log.Info().Str("component", "wal").Str("path", path).Int64("bytes", fi.Size()).Int("pages_read", pages).
+	ev.Str("walk", why).Int("pages_read", pages).
 		Float64("took_ms", logfield.Millis(time.Since(start))).Msg("data file checked before opening")
 	return format == 0, nil
 }
@@ -214,8 +219,8 @@ func checkHeader(tx *bolt.Tx, size int64) (uint32, error) {
 	}
 	switch got := binary.BigEndian.Uint32(v); {
 	case got > formatVersion:
-		return got, fmt.Errorf("%w: format version %d; this ticketq reads version %d", ErrNewerFormat, got, formatVersion)
-	case got != formatVersion:
+		return got, fmt.Errorf("%w: format version %d; this ticketq reads versions %d to %d", ErrNewerFormat, got, formatBase, formatVersion)
+	case got < formatBase:
 		return got, fmt.Errorf("%w: unknown format version %d", ErrDamaged, got)
 	default:
 		return got, nil
@@ -234,9 +239,13 @@ type Report struct {
 	// findings and there may be more.
 	Findings []string
 	Capped   bool
+	// Notes lists what is not wrong but worth knowing, each with what to
+	// do about it: pages leaked by an interrupted commit, which waste
+	// space and harm no data (`ticketq compact` gives them back).
+	Notes []string
 }
 
-// OK reports whether the check found nothing wrong.
+// OK reports whether the check found nothing wrong. Notes do not count.
 func (r *Report) OK() bool { return len(r.Findings) == 0 }
 
 // add records a finding and reports whether there is room for more, like
@@ -252,7 +261,8 @@ func (r *Report) add(format string, args ...any) bool {
 
 // Check verifies the data file in dir offline, reading only: bbolt's header,
 // its page tree (walked without bbolt, each page once: no page reached
-// twice, none both free and in use, none leaked, keys in order), then
+// twice, none both free and in use, keys in order; leaked pages are a
+// note, harmless), then
 // ticketq's invariants (Verify's, plus the ticket counter and the sum of
 // the queues' counters). On a tree that bbolt cannot read safely, the
 // records and state indexes are read by a second walk instead. It reads
@@ -290,7 +300,7 @@ func checkFile(path, name string, progress func(Progress)) (Report, error) {
 	defer stage(len(checkStages))
 
 	stage(0)
-	db, err := openReadOnly(path, 500*time.Millisecond, false)
+	db, err := openReadOnly(path, offlineLockWait, false)
 	if errors.Is(err, berrors.ErrTimeout) {
 		return rep, fmt.Errorf("%s is %w; stop it first or check a backup", name, ErrInUse)
 	}

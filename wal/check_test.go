@@ -19,6 +19,7 @@ import (
 
 	"github.com/ticketq/ticketq/backend"
 	"github.com/ticketq/ticketq/job"
+	"github.com/ticketq/ticketq/wal/waltest"
 )
 
 // fileState is a file's bytes and modification time, to show that a read
@@ -193,6 +194,7 @@ func TestOpen_DamagedFile(t *testing.T) {
 			dir := healthyDir(t)
 			path := filepath.Join(dir, FileName)
 			c.apply(t, path)
+			afterPowerCut(t, dir)
 			before := stateOf(t, path)
 			start := time.Now()
 			_, err := Open(dir, Options{})
@@ -280,7 +282,7 @@ func TestCheck_Healthy(t *testing.T) {
 	if err != nil || !rep.OK() {
 		t.Fatalf("Check = %+v, %v", rep, err)
 	}
-	if rep.Jobs != 350 || rep.Queues != 2 || rep.Format != formatVersion || rep.Used <= 0 || rep.Size < rep.Used || rep.Path != path {
+	if rep.Jobs != 350 || rep.Queues != 2 || rep.Format != formatBase || rep.Used <= 0 || rep.Size < rep.Used || rep.Path != path {
 		t.Fatalf("report %+v", rep)
 	}
 	if want := []string{"header", "pages", "job records", "indexes and counters", "done"}; !slices.Equal(stages, want) {
@@ -393,5 +395,41 @@ func TestCheck_EmptyFile(t *testing.T) {
 	}
 	if rep, err := Check(dir, nil); err != nil || !rep.OK() || rep.Jobs != 0 || rep.Size != 0 {
 		t.Fatalf("Check = %+v, %v", rep, err)
+	}
+}
+
+// Ensure that leaked pages are a note, not a finding: the check passes
+// and says to compact; a start after an inconsistency serves the file
+// (the marker's full check passes); compact gives the pages back.
+func TestCheck_LeakedPages(t *testing.T) {
+	dir := healthyDir(t)
+	path := filepath.Join(dir, FileName)
+	leaked, err := waltest.LeakPage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Check(dir, nil)
+	if err != nil || !rep.OK() || len(rep.Notes) != 1 ||
+		!strings.Contains(rep.Notes[0], "neither in the tree nor in the freelist") || !strings.Contains(rep.Notes[0], "'ticketq compact'") ||
+		!strings.Contains(rep.Notes[0], fmt.Sprint(leaked)) {
+		t.Fatalf("Check = findings %q, notes %q, %v; want one note about page %d", rep.Findings, rep.Notes, err, leaked)
+	}
+
+	if err := writeMarker(path, time.Now(), errors.New("boom")); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("Open after an inconsistency, on a file whose only flaw is a leaked page: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := Compact(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := Check(dir, nil); err != nil || !rep.OK() || len(rep.Notes) != 0 {
+		t.Fatalf("Check after compact = findings %q, notes %q, %v; want nothing", rep.Findings, rep.Notes, err)
 	}
 }

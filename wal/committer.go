@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -115,7 +116,11 @@ func (l *Log) commit(batch []*op) {
 		if failed >= 0 {
 			solo := batch[failed]
 			batch = append(batch[:failed:failed], batch[failed+1:]...)
-			l.commitSolo(solo)
+			if errors.Is(err, errOpPanicked) {
+				solo.done <- err
+			} else {
+				l.commitSolo(solo)
+			}
 			continue
 		}
 		if err != nil && isDiskFull(err) {
@@ -198,6 +203,9 @@ func (l *Log) run(ops []*op) (failed int, changes []backend.Change, err error) {
 	case out.failed >= 0:
 		return out.failed, nil, out.opErr
 	}
+	if err == nil {
+		l.format = out.format
+	}
 	return -1, out.changes, err
 }
 
@@ -209,6 +217,7 @@ type applied struct {
 	opErr     error
 	engineErr error
 	changes   []backend.Change
+	format    uint32 // the file's format version once committed
 }
 
 // apply runs ops in the transaction tx: the body of run's Update.
@@ -232,28 +241,41 @@ func (l *Log) apply(tx *bolt.Tx, ops []*op, out *applied) error {
 	if err := w.flush(); err != nil {
 		return err
 	}
-	out.changes = w.changes
+	out.changes, out.format = w.changes, w.format
 	// Step: returning nil commits: bbolt writes the dirty pages, fsyncs
 	// them, writes the meta page and fsyncs again before Update returns.
 	return nil
 }
 
+// errOpPanicked is the answer of an op that panicked: a bug in ticketq.
+// It is answered as it is, not run again alone (it would panic again).
+var errOpPanicked = errors.New("an operation panicked: a bug in ticketq (the server log has its stack)")
+
 // safely runs fn, turning a panic into an error so that a bug in one op
-// cannot take the committer (and every waiting caller) down. A panic that
-// bbolt raised (see fromEngine) is an ErrInconsistent error instead: the
-// file, not the op, is at fault, and running the op alone would not help.
+// cannot take the committer (and every waiting caller) down. The stack
+// goes to the log, once, not into the error, which may reach a client. A
+// panic that bbolt raised (see engineFault) is an ErrInconsistent error
+// instead: the file, or bbolt's state, is at fault, and running the op
+// alone would not help.
 func safely(fn func(*wtx) error, w *wtx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			if site := panicSite(); fromEngine(p, site) {
-				err = engineFault(p, site)
+			site := panicSite()
+			if err = engineFault(p, site); err != nil {
 				return
 			}
-			err = fmt.Errorf("wal: panic in operation: %v\n%s", p, debug.Stack())
+			w.l.log.Error().Str("panic", fmt.Sprint(p)).Str("site", site).Bytes("stack", debug.Stack()).
+				Msg("an operation panicked: a bug in ticketq; it fails, the log goes on")
+			err = fmt.Errorf("wal: %w: %v", errOpPanicked, p)
 		}
 	}()
 	return fn(w)
 }
+
+// testHookQueue, if set, is called with the name each time an op looks a
+// queue up (wtx.queue): tests make it panic for one queue to stand in for
+// a bug, leaving the ops of other queues alone.
+var testHookQueue atomic.Pointer[func(name string)]
 
 // fail stops the log after a failed commit. The transaction was rolled back
 // in memory, but a failed fsync leaves the file's state unknown, so no later
@@ -282,11 +304,12 @@ type wtx struct {
 	changes  []backend.Change
 	current  *op
 	arena    []byte // see bytes
+	format   uint32 // the file's format version in this transaction
 }
 
 func newWtx(l *Log, tx *bolt.Tx) (*wtx, error) {
 	w := &wtx{
-		l: l, tx: tx, now: l.clock.Now(),
+		l: l, tx: tx, now: l.clock.Now(), format: l.format,
 		jobs:     tx.Bucket(bucketJobs),
 		queues:   tx.Bucket(bucketQueues),
 		finished: tx.Bucket(bucketFinished),
@@ -302,6 +325,9 @@ func newWtx(l *Log, tx *bolt.Tx) (*wtx, error) {
 // queue returns the named queue's buckets, creating the queue when create is
 // set; it returns nil, nil for an unknown queue otherwise.
 func (w *wtx) queue(name string, create bool) (*queueTx, error) {
+	if h := testHookQueue.Load(); h != nil {
+		(*h)(name)
+	}
 	if q, ok := w.cache[name]; ok {
 		return q, nil
 	}

@@ -70,7 +70,7 @@ func Compact(dir string, progress func(CompactProgress)) (res CompactResult, err
 	// would fault): compact is no repair tool, a damaged file is restored
 	// from a backup.
 	open := func(preload bool) (*bolt.DB, error) {
-		db, err := openReadOnly(path, 500*time.Millisecond, preload)
+		db, err := openReadOnly(path, offlineLockWait, preload)
 		switch {
 		case errors.Is(err, berrors.ErrTimeout):
 			return nil, fmt.Errorf("%s is %w; stop it first: compact rewrites the file", dir, ErrInUse)

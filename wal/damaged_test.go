@@ -58,6 +58,7 @@ func TestCheck_DamagedTree(t *testing.T) {
 			if err := d.apply(path); err != nil {
 				t.Fatal(err)
 			}
+			afterPowerCut(t, dir)
 			before := stateOf(t, path)
 			rep, err := Check(dir, nil)
 			if err != nil || rep.OK() {

@@ -31,15 +31,22 @@
 // the log for good: the file's state is unknown, so every later call returns
 // job.ErrStoreFailed and the process must restart and recover from what is
 // really on disk. A panic inside bbolt, in a commit or a read, is the file
-// found inconsistent (ErrInconsistent, failstop.go): the log stops the same
-// way and leaves a marker for the next Open to run the full Check.
+// found inconsistent (ErrInconsistent, failstop.go; or, for bbolt's
+// assertions on its own state, possibly a bug of ours): the log stops the
+// same way and leaves a marker for the next Open to run the full Check. A
+// panic in ticketq's own code inside an operation fails that operation
+// alone, with its stack in the log.
 //
 // # Damaged files
 //
 // bbolt trusts its file; Open, Check, compact and salvage do not. Before
-// bbolt reads a page tree, it is walked once without bbolt (pages.go,
-// internal/boltfile), each page read at most once, so that a cycle, a page
-// both free and in use, or a page of garbage is found in time and memory
-// bounded by the file's size instead of looping, being overwritten or
-// panicking. Salvage copies what such a file still holds into a new one.
+// bbolt reads a page tree, it is walked without bbolt (pages.go,
+// internal/boltfile): a walk reads each page of the tree at most once and
+// keeps two bits per page, so that a cycle, a page both free and in use,
+// or a page of garbage is found in time and memory bounded by the file's
+// size instead of looping, being overwritten or panicking. The offline
+// tools walk every time; Open walks only when the machine may have lost
+// writes since the file was last opened here, or the file is another one
+// (boot.go), so that a restart after a kill costs O(unfinished jobs).
+// Salvage copies what a damaged file still holds into a new one.
 package wal

@@ -128,6 +128,61 @@ func TestLog_InconsistentRead(t *testing.T) {
 	assertStopped(t, l, dir, &logged, "invalid page type")
 }
 
+// Ensure that a read that faults on bbolt's map (the file was cut short
+// under the running log: its pages are gone from the mapping) stops the
+// log as a panic does, instead of the fault killing the process.
+func TestLog_InconsistentFault(t *testing.T) {
+	var logged bytes.Buffer
+	l, dir := mustOpen(t, Options{Logger: zerolog.New(&logged)})
+	tickets := appendN(t, l, "q", 400)
+	if err := os.Truncate(filepath.Join(dir, FileName), 2*int64(os.Getpagesize())); err != nil { // the header pages only
+		t.Fatal(err)
+	}
+	_, err := l.Get(context.Background(), tickets[len(tickets)-1])
+	if !errors.Is(err, ErrInconsistent) || !strings.Contains(err.Error(), "memory fault") {
+		t.Fatalf("Get from a page cut off the file = %v, want ErrInconsistent from a memory fault", err)
+	}
+	assertStopped(t, l, dir, &logged, "memory fault reading the mapped file")
+}
+
+// Ensure that when the marker cannot be written (the disk may be failing
+// too), the log still stops, says that the next start will not run the
+// full check, and has removed the record of its start, so that the next
+// start at least walks the pages, and refuses a tree bbolt cannot read.
+func TestLog_MarkerWriteFails(t *testing.T) {
+	var logged bytes.Buffer
+	l, dir := mustOpen(t, Options{Logger: zerolog.New(&logged)})
+	tickets := appendN(t, l, "q", 400)
+	marker := filepath.Join(dir, MarkerName)
+	// A link into a directory that does not exist: creating the marker
+	// fails, reading it finds none.
+	if err := os.Symlink(filepath.Join(t.TempDir(), "gone", "marker"), marker); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, FileName)
+	if _, err := waltest.BreakPageType(path, "jobs"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Get(context.Background(), tickets[len(tickets)-1]); !errors.Is(err, ErrInconsistent) {
+		t.Fatalf("Get from a broken page = %v, want ErrInconsistent", err)
+	}
+	log := logged.String()
+	if !strings.Contains(log, `"marker":"write `+marker) || !strings.Contains(log, "does not run the full check: run 'ticketq check --data "+dir+"'") {
+		t.Fatalf("the log does not say the marker failed and what to do:\n%s", log)
+	}
+	if _, err := os.Stat(filepath.Join(dir, BootName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the record of the start is still there (%v): the next start would skip the walk", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir, Options{})
+	var fe *FileError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "not what their parent says") {
+		t.Fatalf("the next Open = %v, want the walk to refuse the broken page", err)
+	}
+}
+
 // Ensure that an op that panics inside bbolt (its Put reads the broken
 // leaf) stops the log, where a panic of the op's own code fails that op
 // alone (TestLog_FailureIsolation): running it alone would meet the same page.
@@ -231,4 +286,85 @@ func TestReader_Inconsistent(t *testing.T) {
 		t.Fatalf("an offline reader left a marker: %q, %v", m, err)
 	}
 	before.assertSame(t, path)
+}
+
+// faultValue stands for the runtime's memory fault panic, which has Addr.
+type faultValue struct{}
+
+func (faultValue) Error() string { return "unexpected fault address 0x7f0000001000" }
+func (faultValue) Addr() uintptr { return 0x7f0000001000 }
+func (faultValue) RuntimeError() {}
+
+// Ensure that a panic is blamed on the file only when it comes from what
+// bbolt read (a memory fault, or one of bbolt's panics on page data);
+// that bbolt's other panics (its assertions on its own state, a runtime
+// error inside it) still stop the log but say it may be a ticketq bug; and
+// that a panic of ticketq's own code is not the engine's at all.
+func TestEngineFault(t *testing.T) {
+	const bboltSite = "go.etcd.io/bbolt/internal/freelist.(*shared).Free"
+	cases := []struct {
+		name string
+		p    any
+		site string
+		want string // "" for not the engine's; else a part of the error
+		bug  bool   // the error says it may be a ticketq bug
+	}{
+		{"memory fault", faultValue{}, "github.com/ticketq/ticketq/wal.(*Log).Get", "memory fault reading the mapped file at 0x7f0000001000", false},
+		{"freed twice", "page 2153 already freed", bboltSite, "page 2153 already freed", false},
+		{"page type", "invalid page type: 12: 10", "go.etcd.io/bbolt.(*Cursor).search", "invalid page type", false},
+		{"high water", "pgid (900) above high water mark (800)", "go.etcd.io/bbolt.(*node).read", "above high water mark", false},
+		{"assertion", "assertion failed: tx closed", "go.etcd.io/bbolt.(*Cursor).First", "or ticketq has a bug", true},
+		{"runtime error", errors.New("runtime error: index out of range [7] with length 3"), "go.etcd.io/bbolt.(*Bucket).Get", "or ticketq has a bug", true},
+		{"ours", "assignment to entry in nil map", "github.com/ticketq/ticketq/wal.(*wtx).index", "", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := engineFault(c.p, c.site)
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("engineFault = %v, want nil: not the engine's", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInconsistent) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("engineFault = %v, want ErrInconsistent saying %q", err, c.want)
+			}
+			if got := strings.Contains(err.Error(), "ticketq has a bug"); got != c.bug {
+				t.Fatalf("engineFault = %q: mentions a bug %v, want %v", err, got, c.bug)
+			}
+		})
+	}
+}
+
+// Ensure that removing a marker (or the record of a start) that another
+// process removed first is no error, and that one that cannot be removed
+// is.
+func TestRemoveMarkerAndStamp(t *testing.T) {
+	for name, remove := range map[string]func(dir string) error{
+		MarkerName: removeMarker,
+		BootName:   forgetStamp,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := remove(dir); err != nil {
+				t.Fatalf("removing a file that is gone = %v, want nil", err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := remove(dir); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("%s still there: %v", name, err)
+			}
+			// A directory that holds a file cannot be removed.
+			if err := os.MkdirAll(filepath.Join(dir, name, "x"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := remove(dir); err == nil || !strings.Contains(err.Error(), name) && !strings.Contains(err.Error(), "marker") {
+				t.Fatalf("removing a directory that holds a file = %v, want an error", err)
+			}
+		})
+	}
 }

@@ -1,6 +1,8 @@
 package wal
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/ticketq/ticketq/backend"
@@ -38,4 +40,25 @@ func mustOpen(t *testing.T, opts Options) (*Log, string) {
 
 func configured(cfg backend.Config) Options {
 	return Options{Clock: cfg.Clock, Notify: cfg.Notify}
+}
+
+// afterPowerCut makes dir look as it does after a power cut and the reboot
+// that follows, the only way a drive that acknowledged flushes early can
+// lose writes: the record of the last start (BootName, which an Open must
+// have written) names an earlier boot. A test that damages a file below
+// ticketq calls it before Open, which then walks the file.
+func afterPowerCut(t *testing.T, dir string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, BootName))
+	if err != nil {
+		t.Fatalf("no record of the last start: %v", err)
+	}
+	s, err := parseStamp(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.boot = "an-earlier-boot"
+	if err := writeStamp(dir, s); err != nil {
+		t.Fatal(err)
+	}
 }

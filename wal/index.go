@@ -31,6 +31,17 @@ var (
 // stateBucket names the per-queue index of jobs in one state, keyed by ticket.
 func stateBucket(s job.State) []byte { return []byte{'s', byte('0' + s)} }
 
+// stateOfBucket returns the state whose index stateBucket names name, if
+// it names one.
+func stateOfBucket(name []byte) (job.State, bool) {
+	for _, s := range job.States {
+		if string(name) == string(stateBucket(s)) {
+			return s, true
+		}
+	}
+	return 0, false
+}
+
 func ticketKey(t job.Ticket) []byte { return appendTicketKey(make([]byte, 0, 8), t) }
 
 func appendTicketKey(dst []byte, t job.Ticket) []byte {
@@ -347,7 +358,19 @@ func (w *wtx) bytes(n int) []byte {
 const arenaChunk = 64 << 10
 
 // store writes j's record only, for changes that move it in no index.
+// The first record with a submitter or a digest raises the file's format
+// version, in the same transaction (see formatKeyed).
 func (w *wtx) store(j *job.Job) error {
+	if w.format < formatKeyed && (j.Submitter != "" || !j.Digest.IsZero()) {
+		meta := w.tx.Bucket(bucketMeta)
+		if meta == nil {
+			return fmt.Errorf("%w: the meta bucket is missing", ErrCorrupt)
+		}
+		if err := meta.Put(keyFormat, binary.BigEndian.AppendUint32(w.bytes(4), formatKeyed)); err != nil {
+			return fmt.Errorf("raise the format version: %w", err)
+		}
+		w.format = formatKeyed
+	}
 	rec := encodeRecord(w.bytes(128+len(j.Payload)+len(j.Result)+len(j.LastError)), j)
 	if err := w.jobs.Put(appendTicketKey(w.bytes(8), j.Ticket), rec); err != nil {
 		return fmt.Errorf("put %s: %w", j.Ticket, err)

@@ -23,9 +23,21 @@ import (
 // FileName is the name of the bbolt file inside the data directory.
 const FileName = "ticketq.db"
 
-// formatVersion is the version of the bucket layout. A file with a newer
-// version is refused rather than misread.
-const formatVersion = 1
+// Format versions of the file (meta/format). A file with a version above
+// formatVersion is refused with ErrNewerFormat rather than misread.
+//
+// Version 2 is version 1 whose records may hold a submitter (tagSubmitter)
+// and a request digest (tagDigest), which a build that reads only version
+// 1 takes for corrupt records. A new file is written as version 1, and
+// raised to 2 in the transaction that first stores such a record
+// (wtx.store), so that an older build refuses it as a whole, with "run the
+// newer ticketq", instead of failing on those records; a file that never
+// holds one stays readable by older builds.
+const (
+	formatBase    = 1 // a new file's version
+	formatKeyed   = 2 // records may hold a submitter or a digest
+	formatVersion = formatKeyed
+)
 
 // Options configure a Log. The zero value is usable.
 type Options struct {
@@ -71,6 +83,9 @@ type Log struct {
 	log       zerolog.Logger
 	maxOps    int
 	maxQueues int
+	// format is the file's format version as last committed
+	// (committer-owned after Open).
+	format uint32
 
 	ops       chan *op
 	closing   chan struct{}
@@ -96,14 +111,15 @@ var _ backend.Backend = (*Log)(nil)
 //
 // A file that is damaged, cut short, not a ticketq database or from a newer
 // ticketq is refused unchanged with a *FileError that suggests `ticketq
-// check`: Open inspects it read-only first (see inspect: its header, and
-// its page tree walked once, O(pages in use)), because bbolt's read-write
-// open writes to the file, dies on pages it cannot read, and overwrites
-// pages that its freelist and its tree both claim. After a run that
-// stopped on an inconsistency (MarkerName), it runs the full Check first. A
-// zero-length file is taken as new and initialized, with a warning: it
-// holds no job, and it is what a first start leaves if it stops right
-// after creating the file.
+// check`: Open inspects it read-only first (see inspect: its header, and,
+// when the machine may have lost writes since the last start or the file
+// is another one, its page tree walked once, O(pages in use); see
+// boot.go), because bbolt's read-write open writes to the file, dies on
+// pages it cannot read, and overwrites pages that its freelist and its
+// tree both claim. After a run that stopped on an inconsistency
+// (MarkerName), it runs the full Check first. A zero-length file is taken
+// as new and initialized, with a warning: it holds no job, and it is what
+// a first start leaves if it stops right after creating the file.
 func Open(dir string, opts Options) (*Log, error) {
 	if opts.Clock == nil {
 		opts.Clock = job.SystemClock{}
@@ -131,25 +147,39 @@ func Open(dir string, opts Options) (*Log, error) {
 		opts.Logger.Warn().Str("component", "wal").Str("path", path).Msg("the data file is empty (0 bytes); starting a new database in it")
 	}
 	var (
-		db    *bolt.DB
-		fresh bool
+		db     *bolt.DB
+		fresh  bool
+		plan   walkPlan
+		locked *os.File
 	)
+	marker, err := readMarker(dir)
+	if err != nil {
+		return nil, refuse(err)
+	}
 	// The lock is on the open file, not on the name: if `ticketq restore`
 	// or `compact` renamed a new file over the name while this process
 	// waited for the lock, it now holds the replaced file, and jobs acked
 	// into it would vanish with it. So after locking, the name must still
-	// lead to the locked file; if not, open again.
+	// lead to the locked file, and that file must be the one inspected;
+	// if not, open again.
 	for attempt := 1; ; attempt++ {
+		plan = planWalk(dir, path)
+		why, skip := plan.why, "same boot and same file as the last start: nothing but a power loss or crash loses writes"
+		checkAll := attempt == 1 && marker != ""
+		if checkAll {
+			// checkMarked's full check walks the pages first.
+			why, skip = "", "the full check runs instead"
+		}
 		var err error
-		if fresh, err = inspect(path, opts.LockTimeout, opts.Logger); err != nil {
+		if fresh, err = inspect(path, opts.LockTimeout, opts.Logger, why, skip); err != nil {
 			return nil, refuse(err)
 		}
-		if attempt == 1 {
-			if err := checkMarked(dir, path, fresh, opts.Logger); err != nil {
+		if checkAll {
+			if err := checkMarked(dir, path, marker, fresh, opts.Logger); err != nil {
 				return nil, refuse(err)
 			}
+			plan.why = "the last run stopped on an inconsistency"
 		}
-		var locked *os.File
 		open := opts.openFile
 		if open == nil {
 			open = os.OpenFile
@@ -170,6 +200,11 @@ func Open(dir string, opts Options) (*Log, error) {
 			return nil, refuse(err)
 		}
 		same, err := namesFile(path, locked)
+		if err == nil && same && plan.known {
+			var id fileID
+			id, err = identifyFile(locked)
+			same = id == plan.file
+		}
 		if err != nil {
 			_ = db.Close()
 			return nil, refuse(err)
@@ -183,7 +218,8 @@ func Open(dir string, opts Options) (*Log, error) {
 		}
 		opts.Logger.Warn().Str("component", "wal").Str("path", path).Msg("the data file was replaced while waiting for its lock (a restore or compact); opening the new one")
 	}
-	if err := guardRead(func() error { return initLayout(db, path) }); err != nil {
+	var format uint32
+	if err := guardRead(func() (err error) { format, err = initLayout(db, path); return err }); err != nil {
 		_ = db.Close()
 		if errors.Is(err, ErrDamaged) {
 			return nil, refuse(err)
@@ -203,6 +239,14 @@ func Open(dir string, opts Options) (*Log, error) {
 			return nil, err
 		}
 	}
+	if plan.why != "" || fresh {
+		// The file passed (or is new): the next start in this boot may
+		// skip the walk. Without the record it walks, which is slower,
+		// not wrong: a failure here stops nothing.
+		if err := recordStart(dir, plan.boot, locked); err != nil {
+			opts.Logger.Warn().Str("component", "wal").Err(err).Msg("could not record this start; the next one walks the data file's pages again")
+		}
+	}
 	l := &Log{
 		db:        db,
 		path:      path,
@@ -212,6 +256,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		log:       opts.Logger.With().Str("component", "wal").Logger(),
 		maxOps:    opts.MaxBatchOps,
 		maxQueues: opts.MaxQueues,
+		format:    format,
 		ops:       make(chan *op),
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),
@@ -251,22 +296,25 @@ func (l *Log) trimLoop() {
 }
 
 // initLayout creates the top-level buckets of a new file and checks the
-// format version of an existing one.
-func initLayout(db *bolt.DB, path string) error {
-	return db.Update(func(tx *bolt.Tx) error {
+// format version of an existing one. It returns the file's version.
+func initLayout(db *bolt.DB, path string) (format uint32, err error) {
+	err = db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return fmt.Errorf("init %s: %w", path, err)
 		}
 		if v := meta.Get(keyFormat); v != nil {
 			if len(v) != 4 {
-				return fmt.Errorf("%s: format version is unreadable (inspect it with `ticketq check`)", path)
+				return fmt.Errorf("%s: format version is unreadable (inspect it with 'ticketq check')", path)
 			}
-			if got := binary.BigEndian.Uint32(v); got != formatVersion {
-				return fmt.Errorf("%s has format version %d; this ticketq reads version %d (was it written by a newer ticketq?)", path, got, formatVersion)
+			format = binary.BigEndian.Uint32(v)
+			if format < formatBase || format > formatVersion {
+				return fmt.Errorf("%s has format version %d; this ticketq reads versions %d to %d (was it written by a newer ticketq?)", path, format, formatBase, formatVersion)
 			}
-		} else if err := meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, formatVersion)); err != nil {
+		} else if err := meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, formatBase)); err != nil {
 			return fmt.Errorf("init %s: %w", path, err)
+		} else {
+			format = formatBase
 		}
 		for _, name := range [][]byte{bucketJobs, bucketQueues, bucketFinished, bucketLeases} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -275,6 +323,7 @@ func initLayout(db *bolt.DB, path string) error {
 		}
 		return nil
 	})
+	return format, err
 }
 
 // SyncDir fsyncs a directory, making the entries created, renamed or
@@ -297,6 +346,14 @@ func (l *Log) Path() string { return l.path }
 // Close stops the committer after it has answered every operation already
 // handed to it, then closes the file. Other calls return job.ErrClosed
 // afterwards; a second Close returns what the first returned.
+//
+// After the log stopped on an inconsistency (ErrInconsistent), the
+// transaction that panicked may still hold bbolt's locks, and bbolt's
+// close would wait for ever: Close waits at most 5 seconds (closeAbandon),
+// then returns an error and leaves a goroutine blocked in bbolt's close,
+// which keeps the file open and its lock held until the process exits. A
+// program that embeds the log should exit then; opening the directory
+// again in the same process fails as if another process held it.
 func (l *Log) Close() error {
 	l.closeOnce.Do(func() {
 		close(l.closing)
@@ -306,7 +363,8 @@ func (l *Log) Close() error {
 	return l.closeErr
 }
 
-// Err returns the commit failure that stopped the log, or nil.
+// Err returns the failure that stopped the log (a failed commit, an
+// inconsistency), or nil while it serves. It implements backend.Backend.
 func (l *Log) Err() error {
 	if p := l.failure.Load(); p != nil {
 		return *p

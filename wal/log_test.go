@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ticketq/ticketq/backend"
@@ -81,7 +82,8 @@ func TestLog_GroupCommit(t *testing.T) {
 // Ensure that an op that fails inside a batch is answered alone and its
 // neighbours commit.
 func TestLog_FailureIsolation(t *testing.T) {
-	l, _ := mustOpen(t, Options{})
+	var logged bytes.Buffer
+	l, _ := mustOpen(t, Options{Logger: zerolog.New(&logged)})
 	mk := func(fn func(w *wtx) error) *op { return &op{fn: fn, done: make(chan error, 1)} }
 	var stored []job.Ticket
 	good := func(w *wtx) error {
@@ -97,7 +99,9 @@ func TestLog_FailureIsolation(t *testing.T) {
 		stored = append(stored, j.Ticket)
 		return w.index(q, j)
 	}
+	badRuns := 0
 	bad := func(w *wtx) error {
+		badRuns++
 		if _, err := w.jobs.NextSequence(); err != nil {
 			return err
 		}
@@ -113,8 +117,14 @@ func TestLog_FailureIsolation(t *testing.T) {
 	if err := <-batch[2].done; err != nil {
 		t.Fatalf("last neighbour: %v", err)
 	}
-	if err := <-batch[1].done; err == nil || !strings.Contains(err.Error(), "panic in operation: bad op") {
-		t.Fatalf("failing op answered %v", err)
+	if err := <-batch[1].done; !errors.Is(err, errOpPanicked) || !strings.HasSuffix(err.Error(), ": bad op") ||
+		strings.Contains(err.Error(), "goroutine ") || strings.Contains(err.Error(), ".go:") {
+		t.Fatalf("failing op answered %q, want a plain error without a stack", err)
+	}
+	// The stack is in the log, once: the op is not run again alone.
+	if n := strings.Count(logged.String(), `"stack":`); n != 1 || badRuns != 1 ||
+		!strings.Contains(logged.String(), "goroutine ") || !strings.Contains(logged.String(), `"panic":"bad op"`) {
+		t.Fatalf("the panicking op ran %d times; %d stacks logged, want 1:\n%s", badRuns, n, logged.String())
 	}
 	if l.Err() != nil {
 		t.Fatalf("an op failure stopped the log: %v", l.Err())

@@ -40,10 +40,10 @@ func walkFile(path string, v boltfile.Visitor) (*boltfile.Summary, *boltfile.Fil
 	return s, f, err
 }
 
-// checkPages is the start-up check: one walk of the page tree, O(pages in
-// use) reads and a bit per page. It returns an ErrDamaged error naming
-// what it found if bbolt is not safe on the file; leaked pages alone are
-// harmless and pass.
+// checkPages is the walk that Open (see inspect) and the offline tools
+// make before bbolt reads a tree: O(pages in use) reads, two bits per
+// page. It returns an ErrDamaged error naming what it found if bbolt is
+// not safe on the file; leaked pages alone are harmless and pass.
 func checkPages(path string) error {
 	_, err := walkPages(path)
 	return err
@@ -78,7 +78,7 @@ func kindText(k boltfile.Kind, n int) string {
 	case boltfile.BadFreelist:
 		return fmt.Sprintf("the freelist is damaged (%d problem(s))", n)
 	case boltfile.Unreachable:
-		return fmt.Sprintf("%d page(s) are neither in the tree nor in the freelist (leaked space, harmless to the data; `ticketq compact` gives it back)", n)
+		return fmt.Sprintf("%d page(s) are neither in the tree nor in the freelist: leaked space, harmless to the data in the tree; 'ticketq compact' gives it back", n)
 	}
 	return fmt.Sprintf("%d problem(s) of kind %s", n, k)
 }
@@ -115,7 +115,8 @@ func summaryText(s *boltfile.Summary) string {
 }
 
 // addPageFindings adds the walk's findings to rep: a line per kind with its
-// count and first pages, then the first details of that kind.
+// count and first pages, then the first details of that kind. A harmless
+// kind (leaked pages) is a note, not a finding.
 func addPageFindings(rep *Report, s *boltfile.Summary) {
 	const detailsPerKind = 3
 	for k, n := range s.Counts {
@@ -123,12 +124,16 @@ func addPageFindings(rep *Report, s *boltfile.Summary) {
 			continue
 		}
 		kind := boltfile.Kind(k)
+		if kind.Harmless() {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("pages: %s: %s", kindText(kind, n), pageList(s.First[k], n)))
+			continue
+		}
 		if !rep.add("pages: %s: %s", kindText(kind, n), pageList(s.First[k], n)) {
 			return
 		}
 		shown := 0
 		for _, p := range s.Problems {
-			if p.Kind == kind && shown < detailsPerKind && kind != boltfile.Unreachable {
+			if p.Kind == kind && shown < detailsPerKind {
 				shown++
 				if !rep.add("pages:   %s", p.Detail) {
 					return

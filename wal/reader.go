@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/rs/zerolog"
 	bolt "go.etcd.io/bbolt"
@@ -115,7 +114,7 @@ func openOffline(dir, verb, why string) (string, os.FileInfo, *bolt.DB, error) {
 	if fi.Size() == 0 {
 		return "", nil, nil, fmt.Errorf("%s %s: %s is empty (0 bytes): %s", verb, dir, path, why)
 	}
-	db, err := openReadOnly(path, 500*time.Millisecond, false)
+	db, err := openReadOnly(path, offlineLockWait, false)
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return "", nil, nil, fmt.Errorf("%s is %w", dir, ErrInUse)

@@ -41,12 +41,16 @@ const (
 	tagProgressMsg = 22
 	tagProgressAt  = 23
 	tagLeaseVis    = 24
-	tagSubmitter   = 25 // absent in records written before submitters existed
+	// tagSubmitter is absent in records written before submitters
+	// existed. A build older than it reads a record that has it as corrupt
+	// (unknown tag), so the first such record raises the file's format
+	// version (formatKeyed), which such a build refuses as a whole.
+	tagSubmitter = 25
 	// tagDigest holds the 32 bytes of job.Digest, for jobs with an
 	// idempotency key. Records written before it existed have none, and
 	// their zero digest matches any request (job.Digest.Matches), so they
-	// keep deduplicating as they did. A build older than this field reads
-	// a record that has it as corrupt (unknown tag): no downgrade past it.
+	// keep deduplicating as they did. Like tagSubmitter, it raises the
+	// file's format version.
 	tagDigest = 26
 	maxTag    = 26
 )

@@ -18,11 +18,12 @@ import (
 
 // This file copies what can still be read from a damaged data file into a
 // new one. It reads the old file's pages itself (boltfile), each once,
-// from the header down, never asking the freelist, so a cycle or a page of
-// garbage costs only the keys below it; it decodes each record with the
-// record codec and writes it through the committer like any other
-// operation, so the new file's indexes, counters and idempotency keys are
-// built the way ticketq builds them, from the records alone.
+// from the header down; which pages it reads comes from the tree alone
+// (the freelist is read, but only to report what is wrong with it), so a
+// cycle or a page of garbage costs only the keys below it. It decodes each
+// record with the record codec and writes it through the committer like
+// any other operation, so the new file's indexes, counters and idempotency
+// keys are built the way ticketq builds them, from the records alone.
 
 // salvageBatch bounds the jobs, and salvageBatchBytes their bytes, that
 // one transaction of a salvage writes.
@@ -94,8 +95,22 @@ type SalvageResult struct {
 	// copied record holds: the jobs that were lost, as far as the indexes
 	// tell.
 	Missing []uint64
+	// ResetQueues lists the queues of the new file whose settings could
+	// not be read from the old one: they come back unpaused, with the
+	// server's default limits.
+	ResetQueues []QueueReset
+	// LostQueuePages counts the pages of the queues bucket that could not
+	// be read: the queues below them are known only from their jobs'
+	// records (and are in ResetQueues).
+	LostQueuePages int
 	// Check is the check of the new file.
 	Check Report
+}
+
+// QueueReset is a queue whose settings (paused flag and limits) salvage
+// could not read, and why.
+type QueueReset struct {
+	Queue, Reason string
 }
 
 // MissingRanges formats Missing as ranges ("24742–27942"), the first max
@@ -103,9 +118,11 @@ type SalvageResult struct {
 func (r *SalvageResult) MissingRanges(max int) string { return ticketRanges(r.Missing, max) }
 
 // Complete reports whether everything the old file was known to hold was
-// copied: no unreadable record or page, no ticket missing.
+// copied: no unreadable record or page, no ticket missing, no queue's
+// settings lost.
 func (r *SalvageResult) Complete() bool {
-	return r.UnreadableCount == 0 && r.LostPageCount == 0 && len(r.Missing) == 0
+	return r.UnreadableCount == 0 && r.LostPageCount == 0 && len(r.Missing) == 0 &&
+		len(r.ResetQueues) == 0 && r.LostQueuePages == 0
 }
 
 // Errors of Salvage.
@@ -123,8 +140,9 @@ var (
 // needed. Jobs keep their tickets and states; running jobs stay running,
 // for the new file's first start to requeue (as recovery does after a
 // crash). Queues keep their paused flag and limits where their meta can be
-// read. The new file is checked with Check before Salvage returns; a
-// finding there is an error (a bug: it is built by ticketq's own writes).
+// read; the others are listed in ResetQueues. The new file is checked with
+// Check before Salvage returns; a finding there is an error (a bug: it is
+// built by ticketq's own writes).
 //
 // It reads every page of the old file at most once and keeps 16 bytes per
 // job and index entry: O(file) in time and memory, whatever the damage.
@@ -165,7 +183,7 @@ func Salvage(dir, to string, progress func(SalvageProgress)) (res SalvageResult,
 	if err != nil {
 		return res, fmt.Errorf("salvage into %s: %w", to, err)
 	}
-	s := &salvager{l: l, res: &res, metas: map[string]queueMeta{}}
+	s := &salvager{l: l, res: &res, metas: map[string]queueMeta{}, unread: map[string]string{}}
 	rep := Report{}
 	summary, werr := bf.Walk(boltfile.Visitor{
 		Bucket: s.bucket,
@@ -193,7 +211,7 @@ func Salvage(dir, to string, progress func(SalvageProgress)) (res SalvageResult,
 	addPageFindings(&rep, summary)
 	res.Damage = rep.Findings
 
-	res.Check, err = Check(to, func(p Progress) {
+	res.Check, err = checkSalvaged(to, func(p Progress) {
 		if p.Stage != "done" {
 			report(SalvageProgress{Stage: "checking", Detail: p.Stage, Total: res.Pages, Pages: res.Pages, Copied: res.Copied, Percent: 90 + p.Percent/10})
 		}
@@ -208,6 +226,10 @@ func Salvage(dir, to string, progress func(SalvageProgress)) (res SalvageResult,
 	return res, nil
 }
 
+// checkSalvaged is the check of a salvaged file; a variable so that a
+// test can make it fail, which only a bug in salvage does.
+var checkSalvaged = Check
+
 func pagePercent(n, total uint64) int {
 	if total == 0 {
 		return 0
@@ -216,14 +238,16 @@ func pagePercent(n, total uint64) int {
 }
 
 // openLocked opens path read-only under a shared flock, the lock a running
-// server's exclusive one excludes, waiting half a second for it like the
-// other offline tools.
+// server's exclusive one excludes, waiting offlineLockWait for it like the
+// other offline tools. They take it through bbolt's read-only open, which
+// salvage cannot use: bbolt refuses, or dies on, the files salvage is
+// for. So the lock is taken here, the way bbolt takes it.
 func openLocked(path, dir string) (*os.File, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("salvage %s: %w", dir, err)
 	}
-	deadline := time.Now().Add(500 * time.Millisecond)
+	deadline := time.Now().Add(offlineLockWait)
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
 		if err == nil {
@@ -246,6 +270,7 @@ type salvager struct {
 	res    *SalvageResult
 	seq    uint64               // the old jobs bucket's sequence
 	metas  map[string]queueMeta // readable queue metas, by queue
+	unread map[string]string    // queues whose meta could not be read: why
 	batch  []*job.Job
 	bytes  int
 	copied []uint64 // tickets written
@@ -266,10 +291,13 @@ func (s *salvager) value(b *boltfile.Bucket, k, v []byte, page uint64) {
 	case b.Parent != nil && b.Parent.Is(string(bucketQueues)) && bytes.Equal(k, keyQueueMeta):
 		if m, err := decodeQueueMeta(v); err == nil {
 			s.metas[string(b.Name)] = m
+		} else {
+			s.unread[string(b.Name)] = fmt.Sprintf("its settings do not decode (page %d): %v", page, err)
 		}
-	case b.Parent != nil && b.Parent.Parent != nil && b.Parent.Parent.Is(string(bucketQueues)) &&
-		len(b.Name) == 2 && b.Name[0] == 's' && len(k) == 8:
-		s.named = append(s.named, uint64(keyTicket(k)))
+	case b.Parent != nil && b.Parent.Parent != nil && b.Parent.Parent.Is(string(bucketQueues)) && len(k) == 8:
+		if _, ok := stateOfBucket(b.Name); ok {
+			s.named = append(s.named, uint64(keyTicket(k)))
+		}
 	}
 }
 
@@ -318,7 +346,19 @@ func (s *salvager) unreadable(u Unreadable) {
 }
 
 func (s *salvager) lost(b *boltfile.Bucket, page uint64, lo, hi []byte, why error) {
-	if !b.Is(string(bucketJobs)) && b.Parent != nil {
+	switch {
+	case b.Is(string(bucketQueues)):
+		// The buckets of the queues below it, their settings with them.
+		s.res.LostQueuePages++
+		return
+	case b.Parent != nil && b.Parent.Is(string(bucketQueues)):
+		// A queue's own pages: its settings, if they were there, are
+		// missed by finish; its indexes are rebuilt.
+		if _, ok := s.unread[string(b.Name)]; !ok {
+			s.unread[string(b.Name)] = fmt.Sprintf("a page of its bucket could not be read (page %d: %v)", page, why)
+		}
+		return
+	case !b.Is(string(bucketJobs)) && b.Parent != nil:
 		return // an index: rebuilt from the records. (The root's pages hold the jobs bucket.)
 	}
 	lp := LostPage{Page: page, Reason: why.Error()}
@@ -455,6 +495,19 @@ func (s *salvager) finish() error {
 		return err
 	}
 	qs, err := s.l.Queues(context.Background())
+	if err != nil {
+		return err
+	}
 	r.Queues = len(qs)
-	return err
+	for _, name := range qs {
+		if _, ok := s.metas[name]; ok {
+			continue
+		}
+		why, ok := s.unread[name]
+		if !ok {
+			why = "its settings were not found (the page that held its bucket could not be read)"
+		}
+		r.ResetQueues = append(r.ResetQueues, QueueReset{Queue: name, Reason: why})
+	}
+	return nil
 }

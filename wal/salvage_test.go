@@ -3,6 +3,7 @@ package wal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,7 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/ticketq/ticketq/backend"
+	"github.com/ticketq/ticketq/internal/testfs"
 	"github.com/ticketq/ticketq/job"
 	"github.com/ticketq/ticketq/wal/waltest"
 )
@@ -231,4 +235,122 @@ func TestSalvage_Refused(t *testing.T) {
 			t.Fatalf("a refused salvage created %s: %v", to, err)
 		}
 	})
+}
+
+// Ensure that salvage says which queues lost their settings (paused flag
+// and limits) and why, and that such a salvage is not complete: a queue
+// whose meta does not decode, and queues whose bucket sat on a page of the
+// queues bucket that cannot be read (their jobs are copied all the same,
+// from the records).
+func TestSalvage_QueueSettings(t *testing.T) {
+	ctx := context.Background()
+	t.Run("meta", func(t *testing.T) {
+		dir := healthyDir(t)
+		l, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.SetPaused(ctx, "reports", true); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		rawUpdate(t, filepath.Join(dir, FileName), func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketQueues).Bucket([]byte("reports")).Put(keyQueueMeta, []byte{0xFF})
+		})
+		to := filepath.Join(t.TempDir(), "new")
+		res, err := Salvage(dir, to, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Complete() || res.Copied != 350 || len(res.ResetQueues) != 1 || res.ResetQueues[0].Queue != "reports" ||
+			!strings.Contains(res.ResetQueues[0].Reason, "its settings do not decode") || res.LostQueuePages != 0 {
+			t.Fatalf("salvage: complete %v, copied %d, reset %+v, lost queue pages %d; want reports reset, not complete",
+				res.Complete(), res.Copied, res.ResetQueues, res.LostQueuePages)
+		}
+		n, err := Open(to, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		if st, err := n.Stats(ctx, "reports"); err != nil || st.Paused {
+			t.Fatalf("reports after salvage: %+v, %v; want it unpaused, as reported", st, err)
+		}
+	})
+	t.Run("queues bucket", func(t *testing.T) {
+		// Enough queues for the queues bucket to have a branch root.
+		dir := t.TempDir()
+		l, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 300 {
+			appendN(t, l, fmt.Sprintf("q%03d", i), 1)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := waltest.GarbleLeaf(filepath.Join(dir, FileName), 1, "queues"); err != nil {
+			t.Fatal(err)
+		}
+		to := filepath.Join(t.TempDir(), "new")
+		res, err := Salvage(dir, to, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Complete() || res.Copied != 300 || res.Queues != 300 || res.LostQueuePages != 1 || len(res.ResetQueues) == 0 ||
+			res.ResetQueues[0].Queue != "q000" || !strings.Contains(res.ResetQueues[0].Reason, "were not found") {
+			t.Fatalf("salvage: complete %v, copied %d in %d queues, lost queue pages %d, reset %d, first %+v",
+				res.Complete(), res.Copied, res.Queues, res.LostQueuePages, len(res.ResetQueues), res.ResetQueues)
+		}
+	})
+}
+
+// Ensure that a salvage whose writes fail (the new directory's disk is
+// full) says the new file is incomplete and leaves the old one alone.
+func TestSalvage_WriteFails(t *testing.T) {
+	l, dir := mustOpen(t, Options{})
+	payload := []byte(`"` + strings.Repeat("x", 2000) + `"`)
+	for range 6 {
+		subs := make([]job.Submission, 500)
+		for i := range subs {
+			subs[i] = job.Submission{Payload: payload, MaxAttempts: 1}
+		}
+		if _, err := l.Append(context.Background(), backend.AppendRequest{Queue: "q", Jobs: subs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, FileName)
+	before := stateOf(t, path)
+	to := filepath.Join(testfs.Tmpfs(t, 4<<20), "new") // 6 MB of jobs do not fit
+	_, err := Salvage(dir, to, nil)
+	if !errors.Is(err, job.ErrDiskFull) || !strings.Contains(err.Error(), "is incomplete: remove it before trying again") {
+		t.Fatalf("salvage onto a full disk = %v, want a disk-full error that says the copy is incomplete", err)
+	}
+	before.assertSame(t, path)
+}
+
+// Ensure that a salvaged file that fails its check (a bug in salvage) is
+// an error that says so, and the old file is left alone.
+func TestSalvage_CheckFails(t *testing.T) {
+	dir := healthyDir(t)
+	path := filepath.Join(dir, FileName)
+	before := stateOf(t, path)
+	defer func(old func(string, func(Progress)) (Report, error)) { checkSalvaged = old }(checkSalvaged)
+	checkSalvaged = func(to string, progress func(Progress)) (Report, error) {
+		// What a bug would leave: a job missing from its state index.
+		rawUpdate(t, filepath.Join(to, FileName), func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketQueues).Bucket([]byte("emails")).Bucket(stateBucket(job.Queued)).Delete(ticketKey(2))
+		})
+		return Check(to, progress)
+	}
+	_, err := Salvage(dir, filepath.Join(t.TempDir(), "new"), nil)
+	if err == nil || !strings.Contains(err.Error(), "fails its check") || !strings.Contains(err.Error(), "a bug in salvage; the old file was not changed") {
+		t.Fatalf("salvage whose copy fails its check = %v", err)
+	}
+	before.assertSame(t, path)
 }

@@ -206,7 +206,8 @@ func testAppendQueueFull(t *testing.T, tb *bundle) {
 	}
 }
 
-// Ensure that invalid input is refused and changes nothing.
+// Ensure that invalid input is refused, changes nothing, and does not stop
+// the store (Err stays nil).
 func testAppendInvalid(t *testing.T, tb *bundle) {
 	tb.submit(t, "q", job.Submission{})
 	cases := []backend.AppendRequest{
@@ -229,6 +230,10 @@ func testAppendInvalid(t *testing.T, tb *bundle) {
 	names, err := tb.b.Queues(tb.ctx)
 	if err != nil || len(names) != 1 {
 		t.Fatalf("queues = %v, %v", names, err)
+	}
+	// Bad input is the caller's failure, not the store's: it still serves.
+	if err := tb.b.Err(); err != nil {
+		t.Fatalf("Err after refused appends = %v, want nil", err)
 	}
 }
 

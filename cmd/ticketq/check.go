@@ -81,6 +81,12 @@ func printCheckReport(w io.Writer, r *wal.Report) {
 	if r.Capped {
 		fmt.Fprintf(w, "  (stopped at %d findings; there may be more)\n", len(r.Findings))
 	}
+	if len(r.Notes) > 0 {
+		line("notes", "%d (not wrong: worth knowing)", len(r.Notes))
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "  - %s\n", n)
+		}
+	}
 	if r.OK() {
 		fmt.Fprintln(w, "ok")
 	}

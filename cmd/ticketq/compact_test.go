@@ -74,7 +74,7 @@ func TestCompact_Refused(t *testing.T) {
 				t.Fatal("a refused compact changed the damaged file")
 			}
 			for _, d := range []string{held, damaged} {
-				if left, _ := filepath.Glob(filepath.Join(d, wal.FileName+".*")); len(left) > 0 {
+				if left := leftovers(d); len(left) > 0 {
 					t.Fatalf("a refused compact left %v", left)
 				}
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,8 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/ticketq/ticketq/backend"
 	"github.com/ticketq/ticketq/job"
@@ -207,13 +211,15 @@ func TestSalvage_Fixture(t *testing.T) {
 		"  page 2153: a 17-byte key, not a ticket: another bucket's page where job records should be\n",
 		"counter    27942 ",
 		"in use are also in the freelist",
+		"settings   every queue's paused flag and limits were copied\n",
 		fmt.Sprintf("check      ok (%d jobs in 1 queue)\n", fixtureReadable),
 	} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("salvage's report lacks %q:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(errOut, "3201 ticket(s) could not be read") || !strings.Contains(errOut, "start the server with --data "+to) {
+	if !strings.Contains(errOut, "not everything could be copied: 3201 ticket(s) named by the indexes without a readable record, 1 unreadable record(s) or page(s) of records (listed above)") ||
+		!strings.Contains(errOut, "start the server with --data "+to) {
 		t.Fatalf("salvage's last word:\n%s", errOut)
 	}
 	if snapshot(t, path) != before {
@@ -235,6 +241,33 @@ func TestSalvage_Fixture(t *testing.T) {
 	var receipt struct{ Ticket string }
 	if status, err := postJSON(srv.url()+"/v1/queues/q/jobs", `{"payload": 1}`, &receipt); err != nil || status != http.StatusAccepted || receipt.Ticket != "27943" {
 		t.Fatalf("submit to the salvaged server: %d %+v, %v; want ticket 27943", status, receipt, err)
+	}
+}
+
+// Ensure that salvage names a queue whose settings it could not read (they
+// come back as defaults) and exits 1 saying so, though every job was
+// copied.
+func TestSalvage_SettingsReset(t *testing.T) {
+	dir := dataDir(t)
+	rawBolt(t, filepath.Join(dir, wal.FileName), func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("queues")).Bucket([]byte("reports")).Put([]byte("m"), []byte{0xFF})
+	})
+	to := filepath.Join(t.TempDir(), "salvaged")
+	code, out, errOut := runTool(t, nil, "salvage", "--data", dir, "--to", to)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"copied     40 jobs in 2 queues\n",
+		"settings   1 queue(s) come back unpaused with default limits: their settings could not be read; 0 page(s) of the queues bucket could not be read\n",
+		"  queue \"reports\": its settings do not decode",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("salvage's report lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "not everything could be copied: 1 queue(s) whose paused flag and limits were reset (listed above)") {
+		t.Fatalf("salvage's last word:\n%s", errOut)
 	}
 }
 
@@ -293,4 +326,99 @@ func TestSalvage_Usage(t *testing.T) {
 			t.Fatalf("salvage of a sound directory: exit %d\n%s%s", code, out, errOut)
 		}
 	})
+}
+
+// walkingServer starts `ticketq serve` on dir with Info logs and waits
+// until it is ready; walk receives the "walk" field of its start-up check
+// line and whether that line counted pages read (it walked).
+func walkingServer(t *testing.T, dir string) (p *proc, walk string, walked bool) {
+	t.Helper()
+	addr, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	p, err = start("server", benchBinary, []string{"serve", "--addr", addr, "--data", dir, "--log-format", "json"}, func(line []byte) {
+		var m map[string]any
+		if json.Unmarshal(line, &m) == nil && m["message"] == "data file checked before opening" {
+			mu.Lock()
+			walk, _ = m["walk"].(string)
+			_, walked = m["pages_read"]
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = addr
+	t.Cleanup(func() { _ = p.kill() })
+	if _, err := p.waitReady(context.Background(), 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return p, walk, walked
+}
+
+// Ensure that the real server, restarted after SIGKILL in the same boot,
+// skips the start-up walk of its file (the page cache kept every write:
+// start-up stays O(unfinished jobs)) and serves every acked job; and that
+// it walks the file after a reboot (the record of the last start names
+// another boot) and then records the start, so the next one skips again.
+func TestServe_StartupWalk(t *testing.T) {
+	dir := t.TempDir()
+	p, walk, _ := walkingServer(t, dir)
+	if walk != "" {
+		t.Fatalf("a new file was walked: %q", walk)
+	}
+	var tickets []string
+	for i := range 20 {
+		var ans struct{ Ticket string }
+		if status, err := postJSON(p.url()+"/v1/queues/emails/jobs", fmt.Sprintf(`{"payload": %d}`, i), &ans); err != nil || status != http.StatusAccepted {
+			t.Fatalf("submit: %d, %v", status, err)
+		}
+		tickets = append(tickets, ans.Ticket)
+	}
+	if err := p.kill(); err != nil {
+		t.Fatal(err)
+	}
+
+	p, walk, walked := walkingServer(t, dir)
+	if walked || !strings.HasPrefix(walk, "skipped: same boot and same file") {
+		t.Fatalf("restart after SIGKILL: walk %q (pages counted: %v), want a skip", walk, walked)
+	}
+	for _, tk := range tickets {
+		var j struct{ State string }
+		if status, err := getJSON(p.url()+"/v1/jobs/"+tk, &j); err != nil || status != http.StatusOK || j.State != "queued" {
+			t.Fatalf("ticket %s after the restart: %d %+v, %v", tk, status, j, err)
+		}
+	}
+	if err := p.kill(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A reboot, as the record of the last start sees it.
+	stamp := filepath.Join(dir, wal.BootName)
+	b, err := os.ReadFile(stamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[1], "boot_id ") {
+		t.Fatalf("%s holds no boot id:\n%s", stamp, b)
+	}
+	lines[1] = "boot_id an-earlier-boot"
+	if err := os.WriteFile(stamp, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, walk, walked = walkingServer(t, dir)
+	if !walked || !strings.Contains(walk, "the machine restarted") {
+		t.Fatalf("start after a reboot: walk %q (pages counted: %v), want a walk", walk, walked)
+	}
+	if err := p.kill(); err != nil {
+		t.Fatal(err)
+	}
+	if _, walk, walked = walkingServer(t, dir); walked {
+		t.Fatalf("the start after a walk walked again: %q", walk)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/ticketq/ticketq/wal"
@@ -21,7 +22,8 @@ func salvage(args []string, env map[string]string, stdout, stderr io.Writer) err
 		"database in NEWDIR, and reports what could not be read: records that do not\n"+
 		"decode, pages that cannot be read, and the tickets the indexes name without a\n"+
 		"readable record. It reads the old file's pages itself, never trusting its\n"+
-		"freelist, and never writes to it. Jobs keep their tickets, states and keys;\n"+
+		"freelist, and never writes to it. Jobs keep their tickets, states and keys,\n"+
+		"queues their paused flag and limits where they can be read (it lists the rest);\n"+
 		"the new file's indexes and counters are rebuilt from them, and it is checked\n"+
 		"like 'ticketq check' before salvage ends. Running jobs are requeued by the\n"+
 		"first start on NEWDIR, as after a crash. Exit status 0 when every job was\n"+
@@ -59,10 +61,27 @@ func salvage(args []string, env map[string]string, stdout, stderr io.Writer) err
 	}
 	printSalvage(stdout, &res)
 	if !res.Complete() {
-		return fmt.Errorf("%d ticket(s) could not be read (listed above); %s holds the %d jobs that could and passes `ticketq check`: start the server with --data %s, and keep %s aside",
-			len(res.Missing), res.To, res.Copied, *to, res.From)
+		return fmt.Errorf("not everything could be copied: %s (listed above); %s holds the %d jobs that could and passes 'ticketq check': start the server with --data %s, and keep %s aside",
+			incomplete(&res), res.To, res.Copied, *to, res.From)
 	}
 	return nil
+}
+
+// incomplete words what a salvage could not copy, from each count that
+// makes it incomplete (wal.SalvageResult.Complete).
+func incomplete(r *wal.SalvageResult) string {
+	var parts []string
+	add := func(n int, what string) {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, what))
+		}
+	}
+	add(len(r.Missing), "ticket(s) named by the indexes without a readable record")
+	add(r.UnreadableCount, "unreadable record(s) or page(s) of records")
+	add(r.LostPageCount, "unreadable page(s) of the jobs bucket")
+	add(len(r.ResetQueues), "queue(s) whose paused flag and limits were reset")
+	add(r.LostQueuePages, "unreadable page(s) of the queues bucket")
+	return strings.Join(parts, ", ")
 }
 
 // printSalvage writes what a salvage did: one "name  value" line each, then
@@ -106,6 +125,16 @@ func printSalvage(w io.Writer, r *wal.SalvageResult) {
 		fmt.Fprintf(w, "  page %d (%s): %s\n", p.Page, span, p.Reason)
 	}
 	listMore(w, len(r.LostPages), r.LostPageCount)
+	switch {
+	case len(r.ResetQueues) == 0 && r.LostQueuePages == 0:
+		line("settings", "every queue's paused flag and limits were copied")
+	default:
+		line("settings", "%d queue(s) come back unpaused with default limits: their settings could not be read; %d page(s) of the queues bucket could not be read",
+			len(r.ResetQueues), r.LostQueuePages)
+	}
+	for _, q := range r.ResetQueues {
+		fmt.Fprintf(w, "  queue %q: %s\n", q.Queue, q.Reason)
+	}
 	line("damage", "%d finding(s) in the old file's pages", len(r.Damage))
 	for i, f := range r.Damage {
 		fmt.Fprintf(w, "  %d. %s\n", i+1, f)

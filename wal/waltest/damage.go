@@ -191,6 +191,30 @@ func ListAsFree(path string, bucket ...string) (uint64, error) {
 	return leaf, errors.Join(err, d.close())
 }
 
+// LeakPage drops the last page from the freelist: it is then neither free
+// nor in the tree, leaked, as a commit interrupted between writing its
+// pages and its freelist leaves one. Harmless to the data. It returns the
+// page.
+func LeakPage(path string) (uint64, error) {
+	d, err := open(path)
+	if err != nil {
+		return 0, err
+	}
+	fb, err := d.bf.ReadPage(d.bf.Meta.Freelist)
+	var leaked uint64
+	if err == nil {
+		switch count := int(order.Uint16(fb[10:])); count {
+		case 0, 0xFFFF:
+			err = fmt.Errorf("the freelist lists %d pages: want a few, counted in its header", count)
+		default:
+			leaked = order.Uint64(fb[boltfile.PageHeaderSize+8*(count-1):])
+			order.PutUint16(fb[10:], uint16(count-1))
+			err = d.write(d.bf.Meta.Freelist, fb)
+		}
+	}
+	return leaked, errors.Join(err, d.close())
+}
+
 // MakeCycle points the last element of the bucket's root branch page at the
 // root itself: a cursor that reaches it goes round for ever. It returns the
 // root page.

@@ -322,33 +322,31 @@ func elements(dst []element, data []byte, flags uint16, count int) ([]element, e
 	return out, nil
 }
 
-// freelist reads the page ids that the freelist lists.
-func (f *File) freelist() ([]uint64, error) {
+// freelist reads the page ids that the freelist lists, and how many
+// overflow pages the freelist's own page has.
+func (f *File) freelist() (ids []uint64, overflow uint64, err error) {
 	id := f.Meta.Freelist
 	p, _, err := f.readPage(id, nil)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if p.flags != freelistFlag {
-		return nil, &pageError{BadPage, fmt.Sprintf("the freelist's page %d is not a freelist page (flags %#x)", id, p.flags)}
+		return nil, 0, &pageError{BadPage, fmt.Sprintf("the freelist's page %d is not a freelist page (flags %#x)", id, p.flags)}
 	}
 	start, count := pageHeaderSize, uint64(p.count)
 	if count == 0xFFFF {
 		// The count overflowed the header: the first element holds it.
-		if len(p.data) < pageHeaderSize+8 {
-			return nil, &pageError{BadPage, fmt.Sprintf("freelist page %d is too short for its count", id)}
-		}
 		count = order.Uint64(p.data[pageHeaderSize:])
 		start += 8
 	}
 	if count > uint64(len(p.data)-start)/8 {
-		return nil, &pageError{BadPage, fmt.Sprintf("freelist page %d lists %d pages, more than its %d bytes hold", id, count, len(p.data))}
+		return nil, 0, &pageError{BadPage, fmt.Sprintf("freelist page %d lists %d pages, more than its %d bytes hold", id, count, len(p.data))}
 	}
-	ids := make([]uint64, count)
+	ids = make([]uint64, count)
 	for i := range ids {
 		ids[i] = order.Uint64(p.data[start+8*i:])
 	}
-	return ids, nil
+	return ids, p.overflow, nil
 }
 
 // Layout of a page, for tools that write one (tests that damage a file).
@@ -369,7 +367,8 @@ func (f *File) FreePages() ([]uint64, error) {
 	if f.Meta.Freelist == noFreelist {
 		return nil, errors.New("the file has no stored freelist")
 	}
-	return f.freelist()
+	ids, _, err := f.freelist()
+	return ids, err
 }
 
 // BucketTree returns the pages of the bucket at path (its names from the

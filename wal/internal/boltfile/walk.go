@@ -167,12 +167,12 @@ type frame struct {
 
 // Walk reads the freelist, then every page the tree reaches from the root
 // bucket, each at most once, and reports what it finds (see Kind). Its
-// memory is a bit per page, a parent per page and the keys of the branch
-// pages on the current path; its time is one read of every reachable page.
+// memory is two bits per page (reached, free) and the keys of the branch
+// pages waiting to be read; its time is one read of every reachable page.
 // It returns an error only if the file cannot be read (an I/O error), not
 // for damage.
 func (f *File) Walk(v Visitor) (*Summary, error) {
-	w := &walker{f: f, v: v, s: &Summary{Pages: f.Meta.HighMark}}
+	w := &walker{f: f, v: v, s: &Summary{Pages: f.Meta.HighMark}, flFirst: 1}
 	hw, inFile := f.Meta.HighMark, uint64(f.size)/uint64(f.pageSize)
 	if hw < 2 || hw > inFile {
 		w.s.add(OutOfRange, hw, "the header says %d pages are in use; the file holds %d", hw, inFile)
@@ -184,7 +184,6 @@ func (f *File) Walk(v Visitor) (*Summary, error) {
 	// readPage refuses every page past the end of the file.
 	w.n = min(hw, inFile)
 	w.used = newBitmap(w.n)
-	w.parent = make([]uint32, w.n)
 	w.used.set(0)
 	w.used.set(1)
 	if err := w.readFreelist(); err != nil {
@@ -209,17 +208,19 @@ func (f *File) Walk(v Visitor) (*Summary, error) {
 }
 
 type walker struct {
-	f      *File
-	n      uint64 // the pages that exist and are in use: every id read is below it
-	v      Visitor
-	s      *Summary
-	used   bitmap
-	free   bitmap   // nil if the freelist is unreadable or not stored
-	parent []uint32 // the page that first reached each page (truncated to 32 bits: for messages)
-	stack  []frame
-	buf    []byte
-	elems  []element // the elements of the page in buf
-	told   int       // Reached when Progress was last called
+	f    *File
+	n    uint64 // the pages that exist and are in use: every id read is below it
+	v    Visitor
+	s    *Summary
+	used bitmap
+	free bitmap // nil if the freelist is unreadable or not stored
+	// flFirst and flLast are the freelist's own pages (flLast < flFirst
+	// if it has none), for messages.
+	flFirst, flLast uint64
+	stack           []frame
+	buf             []byte
+	elems           []element // the elements of the page in buf
+	told            int       // Reached when Progress was last called
 }
 
 // readFreelist marks the freelist's own pages as in use and the pages it
@@ -229,7 +230,7 @@ func (w *walker) readFreelist() error {
 	if f.Meta.Freelist == noFreelist {
 		return nil
 	}
-	ids, err := f.freelist()
+	ids, overflow, err := f.freelist()
 	var pe *pageError
 	if errors.As(err, &pe) {
 		w.s.add(BadFreelist, f.Meta.Freelist, "the freelist cannot be read: %v", err)
@@ -238,12 +239,9 @@ func (w *walker) readFreelist() error {
 	if err != nil {
 		return err
 	}
-	p, _, err := f.readPage(f.Meta.Freelist, nil)
-	if err != nil {
-		return err
-	}
-	for i := uint64(0); i <= p.overflow; i++ {
-		w.used.set(p.id + i)
+	w.flFirst, w.flLast = f.Meta.Freelist, f.Meta.Freelist+overflow
+	for id := w.flFirst; id <= w.flLast; id++ {
+		w.used.set(id)
 	}
 	w.free = newBitmap(w.n)
 	w.s.Free = len(ids)
@@ -299,12 +297,17 @@ func (w *walker) run() error {
 // problem and a *pageError.
 func (w *walker) claim(fr frame) (page, error) {
 	id := fr.id
-	if id < uint64(len(w.parent)) && w.used.has(id) {
-		first := "the freelist or a header"
-		if w.parent[id] != 0 {
-			first = fmt.Sprintf("page %d", w.parent[id])
+	if id < w.n && w.used.has(id) {
+		// Which page reached it first is not kept (it would cost a
+		// word per page, for a message): what it is, is.
+		first := "from another page"
+		switch {
+		case id < 2:
+			first = "as a header page"
+		case id >= w.flFirst && id <= w.flLast:
+			first = "as the freelist"
 		}
-		w.s.add(MultipleRefs, id, "page %d is reached again from page %d (bucket %s), after %s: a cycle or two parents", id, fr.parent, fr.b.Path(), first)
+		w.s.add(MultipleRefs, id, "page %d is reached again from page %d (bucket %s), after being reached %s: a cycle or two parents", id, fr.parent, fr.b.Path(), first)
 		return page{}, &pageError{MultipleRefs, fmt.Sprintf("page %d is reached a second time", id)}
 	}
 	p, buf, err := w.f.readPage(id, w.buf)
@@ -316,7 +319,6 @@ func (w *walker) claim(fr frame) (page, error) {
 			if pe.kind != OutOfRange {
 				// Reached, if unreadable: not leaked as well.
 				w.used.set(id)
-				w.parent[id] = uint32(fr.parent)
 			}
 		}
 		return page{}, err
@@ -328,7 +330,6 @@ func (w *walker) claim(fr frame) (page, error) {
 			w.s.Reached++
 		}
 		w.used.set(id + i)
-		w.parent[id+i] = uint32(fr.parent)
 		if w.free != nil && w.free.has(id+i) {
 			w.s.add(FreeInUse, id+i, "page %d (bucket %s) is in use and also in the freelist: a commit would overwrite it", id+i, fr.b.Path())
 		}

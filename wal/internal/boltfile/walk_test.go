@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,5 +179,52 @@ func TestFile_ReadAt(t *testing.T) {
 	}
 	if err := f.readAt(make([]byte, 2), size-1); err == nil {
 		t.Fatal("a read past the end succeeded")
+	}
+}
+
+// Ensure that a freelist of 0xFFFF pages or more, whose count overflows
+// the page header into the first element (as bbolt writes it), is read
+// as such, and that such a count larger than the page holds is a damaged
+// freelist, not a read past the page.
+func TestWalk_LargeFreelistCount(t *testing.T) {
+	b, _ := soundFile(t)
+	f, err := New(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := f.FreePages()
+	if err != nil || len(ids) == 0 {
+		t.Fatalf("free pages %v, %v; want some", ids, err)
+	}
+	at := int(f.Meta.Freelist) * f.PageSize()
+	// withCount rewrites the freelist page with its count in the first
+	// element: count, then the ids.
+	withCount := func(count uint64) []byte {
+		c := bytes.Clone(b)
+		order.PutUint16(c[at+10:], 0xFFFF)
+		order.PutUint64(c[at+pageHeaderSize:], count)
+		for i, id := range ids {
+			order.PutUint64(c[at+pageHeaderSize+8+8*i:], id)
+		}
+		return c
+	}
+	c := withCount(uint64(len(ids)))
+	f, err = New(bytes.NewReader(c), int64(len(c)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.Walk(Visitor{})
+	if err != nil || s.Total() != 0 || s.Free != len(ids) {
+		t.Fatalf("walk of a freelist with its count in the first element: free %d (want %d), problems %v, %v", s.Free, len(ids), s.Problems, err)
+	}
+
+	c = withCount(1 << 40)
+	f, err = New(bytes.NewReader(c), int64(len(c)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = f.Walk(Visitor{})
+	if err != nil || s.Counts[BadFreelist] != 1 || !strings.Contains(s.Problems[0].Detail, "lists 1099511627776 pages, more than its") {
+		t.Fatalf("walk of a freelist counting more than it holds: %+v, %v", s.Problems, err)
 	}
 }
