@@ -119,7 +119,7 @@ func TestServer_Errors(t *testing.T) {
 		{name: "DelayNumber", method: "POST", path: submit, body: `{"payload": 1, "delay": 5}`, status: 400, code: "invalid_request"},
 		{name: "BatchNotAnArray", method: "POST", path: submit, body: `{"jobs": {"payload": 1}}`, status: 400, code: "invalid_request"},
 		{name: "BatchNullJob", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, null]}`, status: 400, code: "invalid_request"},
-		// 400: one rule for every body (strict.go): no key twice, at any
+		// 400: one rule for every body (internal/strictjson): no key twice, at any
 		// depth; request field names exactly as documented; no lone
 		// surrogate, in any string.
 		{name: "DuplicatePayload", method: "POST", path: submit, body: `{"payload": 1, "payload": 2}`, status: 400, code: "duplicate_key"},
