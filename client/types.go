@@ -103,7 +103,9 @@ func (j *Job) normalize() {
 
 // Submission is one job to submit. Zero fields take the server's defaults.
 type Submission struct {
-	// Payload is the job's input: any JSON value. Nil sends JSON null.
+	// Payload is the job's input: any JSON value that is strict (no key
+	// twice in an object, no lone surrogate escape), as the server
+	// requires. Nil sends JSON null.
 	Payload json.RawMessage
 	// IdempotencyKey makes a repeated submit answer the first ticket
 	// instead of storing a second job. It is also what makes the client
