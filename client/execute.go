@@ -180,13 +180,13 @@ func (r *run) logSettle(op string, err error) {
 	}
 }
 
-// resultJSON encodes a handler's result for Ack as the server's own
-// handlers' results are stored: strict JSON as it is, other bytes as a
-// JSON string, nothing as no result. JSON the server refuses (a key twice,
-// a lone surrogate escape, as Python's json.dumps writes) would fail
-// every ack, and the job would run again until it was dead.
+// resultJSON encodes a handler's result for Ack as the server shows its
+// own handlers' results: strict JSON as it is, other bytes as a JSON
+// string, nothing as no result. JSON the server refuses (a key twice, a
+// lone surrogate escape, as Python's json.dumps writes) would fail every
+// ack, and the job would run again until it was dead.
 func resultJSON(b []byte) json.RawMessage {
-	return strictjson.Normalize(b)
+	return strictjson.AsJSON(b)
 }
 
 // heartbeat extends the lease every visibility/3 until the handler

@@ -303,11 +303,12 @@ func (t timestamp) MarshalJSON() ([]byte, error) {
 }
 
 // rawJSON encodes stored bytes: as they are when they are strict JSON, as
-// a JSON string otherwise, and as null when empty. Every result is stored
-// as strict JSON (the root normalizes it at check-off), and so is every
-// payload that is JSON (the root refuses the others); the string is for a
-// payload that an embedding Go program submitted as bytes that are not
-// JSON at all, and for values stored by an older version.
+// a JSON string otherwise, and as null when empty. A stored payload or
+// result that is JSON is strict (the root refuses other payloads and
+// stores other results as JSON strings, see job.NormalizeResult), so JSON
+// never comes back as a string; the string is for bytes that are not JSON
+// at all (an embedding program's payload, an exec command's text output)
+// and for values stored by an older version.
 type rawJSON []byte
 
 // MarshalJSON implements json.Marshaler.
@@ -315,5 +316,5 @@ func (b rawJSON) MarshalJSON() ([]byte, error) {
 	if len(b) == 0 {
 		return []byte("null"), nil
 	}
-	return strictjson.Normalize(b), nil
+	return strictjson.AsJSON(b), nil
 }

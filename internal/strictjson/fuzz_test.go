@@ -59,7 +59,7 @@ func hasDuplicateKey(b []byte) bool {
 // refuses a duplicate key exactly when the reference finds one, never
 // refuses what has neither a duplicate nor an escape of a surrogate, and
 // judges a body the same however it is split into reads. Check must agree
-// with it, and Normalize must make strict JSON of anything.
+// with it, and AsJSON must make strict JSON of anything.
 func FuzzReader(f *testing.F) {
 	for _, s := range []string{
 		`{"a":1,"a":2}`, `{"a":{"b":1},"c":{"b":2}}`, `[{"x":1},{"x":1}]`, `{"a":1,"\u0061":2}`,
@@ -69,8 +69,8 @@ func FuzzReader(f *testing.F) {
 		f.Add([]byte(s), uint8(1))
 	}
 	f.Fuzz(func(t *testing.T, b []byte, split uint8) {
-		if n := Normalize(b); len(b) > 0 && !Valid(n) {
-			t.Fatalf("Normalize(%q) = %q, not strict JSON", b, n)
+		if n := AsJSON(b); len(b) > 0 && !Valid(n) {
+			t.Fatalf("AsJSON(%q) = %q, not strict JSON", b, n)
 		}
 		if !json.Valid(b) {
 			if !errors.Is(Check(b), ErrNotJSON) {

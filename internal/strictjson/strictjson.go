@@ -1,9 +1,9 @@
 // Package strictjson holds JSON to the rules that encoding/json does not
 // enforce, so that a stored payload or result reads back the same in any
 // JSON tool, and so that every layer judges a value the same way: the HTTP
-// API's request bodies (Reader), the Go client before it sends a payload or
-// a result (Check), the root package when an embedding program submits a
-// payload (Check) and when a run's result is checked off (Normalize).
+// API's request bodies (Reader) and the values it serves (AsJSON), the Go
+// client before it sends a payload or a result (Check, AsJSON), and package
+// job's rules for a payload submitted and a result checked off (Check).
 //
 // The rules, beyond JSON's grammar:
 //
@@ -104,12 +104,11 @@ func Valid(b []byte) bool {
 	return Check(b) == nil
 }
 
-// Normalize returns b as a stored result: nil when it is empty, b itself
-// when it is JSON that keeps the rules, and otherwise b's text as a JSON
-// string (invalid UTF-8 becomes U+FFFD, as encoding/json writes it). So any
-// bytes a handler returns are stored as a value that every JSON tool reads
-// back the same.
-func Normalize(b []byte) []byte {
+// AsJSON returns b as a JSON value: nil when it is empty, b itself when it
+// is JSON that keeps the rules, and otherwise b's text as a JSON string
+// (invalid UTF-8 becomes U+FFFD, as encoding/json writes it), a value that
+// every JSON tool reads back the same.
+func AsJSON(b []byte) []byte {
 	switch {
 	case len(b) == 0:
 		return nil

@@ -44,9 +44,9 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// Ensure that Normalize keeps strict JSON as it is, stores nothing for
+// Ensure that AsJSON keeps strict JSON as it is, stores nothing for
 // nothing, and turns anything else into the JSON string of its text.
-func TestNormalize(t *testing.T) {
+func TestAsJSON(t *testing.T) {
 	for _, c := range []struct{ in, out string }{
 		{``, ``},
 		{`{"a": 1, "A": [true, "\ud83d\ude00"]}`, `{"a": 1, "A": [true, "\ud83d\ude00"]}`},
@@ -55,11 +55,11 @@ func TestNormalize(t *testing.T) {
 		{"done\n", `"done\n"`},
 		{"\"\xff\"", `"\"\ufffd\""`},
 	} {
-		if got := Normalize([]byte(c.in)); string(got) != c.out || (c.out == "" && got != nil) {
-			t.Errorf("Normalize(%q) = %q, want %q", c.in, got, c.out)
+		if got := AsJSON([]byte(c.in)); string(got) != c.out || (c.out == "" && got != nil) {
+			t.Errorf("AsJSON(%q) = %q, want %q", c.in, got, c.out)
 		}
-		if c.in != "" && !Valid(Normalize([]byte(c.in))) {
-			t.Errorf("Normalize(%q) is not strict JSON", c.in)
+		if c.in != "" && !Valid(AsJSON([]byte(c.in))) {
+			t.Errorf("AsJSON(%q) is not strict JSON", c.in)
 		}
 	}
 }
