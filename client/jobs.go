@@ -133,7 +133,6 @@ func (c *Client) getJob(ctx context.Context, t job.Ticket, wait time.Duration) (
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: path, out: &j, policy: retrySafe}); err != nil {
 		return Job{}, err
 	}
-	j.normalize()
 	return j, nil
 }
 
@@ -220,7 +219,6 @@ func (c *Client) jobCall(ctx context.Context, method string, t job.Ticket, suffi
 	if _, err := c.do(ctx, request{method: method, path: path, out: &j, policy: p}); err != nil {
 		return Job{}, err
 	}
-	j.normalize()
 	return j, nil
 }
 

@@ -121,7 +121,6 @@ func (c *Client) settle(ctx context.Context, t job.Ticket, suffix string, body a
 	var j Job
 	a, err := c.do(ctx, request{method: http.MethodPost, path: path, body: body, out: &j, policy: retrySafe})
 	if err == nil {
-		j.normalize()
 		return j, nil
 	}
 	// A repeat can only find the lease gone if something settled the job
@@ -153,7 +152,6 @@ func (c *Client) Extend(ctx context.Context, t job.Ticket, lease string, visibil
 	if _, err := c.do(ctx, request{method: http.MethodPost, path: path, body: body, out: &j, policy: retrySafe}); err != nil {
 		return Job{}, fmt.Errorf("extend %s: %w", t, err)
 	}
-	j.normalize()
 	return j, nil
 }
 
