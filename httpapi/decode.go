@@ -289,15 +289,14 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 	return vals, nil
 }
 
-// parseDuration parses a Go duration ("90s", "1h30m") that must not be
-// negative.
+// parseDuration parses a Go duration ("90s", "1h30m"). Its range, a
+// negative one included, is the field's own rule (job.ValidateDelay,
+// job.ValidateTimeout, the queue's lease limits…), which the caller
+// applies: one rule and one message per field.
 func parseDuration(field, s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0, invalidf("invalid_request", "%s %q is not a duration such as \"30s\" or \"1h30m\"", field, clip(s))
-	}
-	if d < 0 {
-		return 0, invalidf("invalid_request", "%s %q is negative", field, clip(s))
 	}
 	return d, nil
 }

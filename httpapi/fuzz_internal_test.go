@@ -43,8 +43,9 @@ func expectClientError(t *testing.T, what string, err error) {
 
 // FuzzParseDuration fuzzes the durations of bodies (delay, timeout,
 // visibility, wait, retry_in) and of ?wait=. parseDuration must agree with
-// time.ParseDuration, refuse exactly the unparsable and negative ones as 400
-// invalid_request, and keep a hostile value from flooding the message.
+// time.ParseDuration, refuse exactly the unparsable ones as 400
+// invalid_request (a negative one is the field's rule to refuse), and keep
+// a hostile value from flooding the message.
 func FuzzParseDuration(f *testing.F) {
 	for _, s := range []string{
 		"30s", "1h30m", "0", "0s", "", "-1s", "-0", "+5s", "1.5h", ".5s", "5.", "5", "s", ".s", "1µs", "1μs", "1us", "1e3s",
@@ -57,7 +58,7 @@ func FuzzParseDuration(f *testing.F) {
 		d, err := parseDuration("wait", s)
 		want, werr := time.ParseDuration(s)
 		switch {
-		case werr != nil || want < 0:
+		case werr != nil:
 			if err == nil {
 				t.Fatalf("parseDuration(%q) = %s, want an error (time.ParseDuration: %s, %v)", s, d, want, werr)
 			}

@@ -31,8 +31,8 @@ func (s *Server) getJob(q Queue, r *http.Request) (reply, error) {
 		if wait, err = parseDuration("wait", v); err != nil {
 			return reply{}, err
 		}
-		if wait > s.opts.MaxWait {
-			return reply{}, invalidf("invalid_request", "wait %s is longer than this server's limit of %s", wait, s.opts.MaxWait)
+		if wait < 0 || wait > s.opts.MaxWait {
+			return reply{}, invalidf("invalid_request", "wait %s is outside 0s..%s (this server's --max-wait)", wait, s.opts.MaxWait)
 		}
 	}
 	if r.Method == http.MethodHead {
