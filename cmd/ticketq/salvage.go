@@ -53,13 +53,13 @@ func salvage(args []string, env map[string]string, stdout, stderr io.Writer) err
 	case errors.Is(err, wal.ErrInUse):
 		return fmt.Errorf("%s is held by a running ticketq: stop the server first; nothing was changed", *dir)
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%w (is --data the directory `ticketq serve` was given?)", err)
+		return fmt.Errorf("%w (is --data the directory 'ticketq serve' was given?)", err)
 	case err != nil:
 		return err
 	}
 	printSalvage(stdout, &res)
 	if !res.Complete() {
-		return fmt.Errorf("%d ticket(s) could not be read (listed above); %s holds the %d jobs that could and passes `ticketq check`: start the server with --data %s, and keep %s aside",
+		return fmt.Errorf("%d ticket(s) could not be read (listed above); %s holds the %d jobs that could and passes 'ticketq check': start the server with --data %s, and keep %s aside",
 			len(res.Missing), res.To, res.Copied, *to, res.From)
 	}
 	return nil
