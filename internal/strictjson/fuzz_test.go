@@ -58,8 +58,9 @@ func hasDuplicateKey(b []byte) bool {
 // FuzzReader checks the reader against encoding/json on valid JSON: it
 // refuses a duplicate key exactly when the reference finds one, never
 // refuses what has neither a duplicate nor an escape of a surrogate, and
-// judges a body the same however it is split into reads. Check must agree
-// with it, and AsJSON must make strict JSON of anything.
+// judges a body the same however it is split into reads or however its
+// keys' hashes collide. Check must agree with it, and AsJSON must make
+// strict JSON of anything.
 func FuzzReader(f *testing.F) {
 	for _, s := range []string{
 		`{"a":1,"a":2}`, `{"a":{"b":1},"c":{"b":2}}`, `[{"x":1},{"x":1}]`, `{"a":1,"\u0061":2}`,
@@ -85,6 +86,12 @@ func FuzzReader(f *testing.F) {
 		err := judge(len(b) + 1)
 		if err2 := judge(max(int(split%16), 1)); (err == nil) != (err2 == nil) || err != nil && err.(*Error).Kind != err2.(*Error).Kind {
 			t.Fatalf("%q: at once %v, in reads of %d %v", b, err, split%16, err2)
+		}
+		// Keys whose hashes collide all the time must be judged alike.
+		weak := &Reader{}
+		weak.keys.sum = func(k []byte) uint64 { return uint64(len(k) % 3) }
+		if werr := weak.check(b); (err == nil) != (werr == nil) || err != nil && err.(*Error).Kind != werr.(*Error).Kind {
+			t.Fatalf("%q: %v, with colliding hashes %v", b, err, werr)
 		}
 		var se *Error
 		dup := hasDuplicateKey(b)
