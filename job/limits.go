@@ -1,7 +1,7 @@
 package job
 
 import (
-	"errors"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -115,8 +115,8 @@ func ValidateIdempotencyKey(k string) error {
 // rules is refused rather than stored, because the HTTP API could show it
 // only as a string, a value of another type than the one submitted.
 func ValidatePayload(p []byte) error {
-	err := strictjson.Check(p)
-	if err == nil || errors.Is(err, strictjson.ErrNotJSON) {
+	err := strictjson.CheckRules(p)
+	if err == nil || !json.Valid(p) {
 		return nil
 	}
 	return fmt.Errorf("%w: payload: %v; a payload that is JSON must be strict JSON (UTF-8, each key once per object, no lone surrogate escape)", ErrInvalid, err)
@@ -132,8 +132,7 @@ func ValidatePayload(p []byte) error {
 // The root package applies it at check-off, to its handlers' results and
 // to the Ack of a pull worker.
 func NormalizeResult(r []byte) []byte {
-	err := strictjson.Check(r)
-	if err == nil || errors.Is(err, strictjson.ErrNotJSON) {
+	if strictjson.CheckRules(r) == nil || !json.Valid(r) {
 		return r
 	}
 	return strictjson.AsJSON(r)

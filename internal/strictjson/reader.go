@@ -70,15 +70,26 @@ func (s *Reader) Read(p []byte) (int, error) {
 
 // check follows b, the next bytes of the text.
 func (s *Reader) check(b []byte) error {
+	// nextEscape is the index of the first backslash of b at or after i
+	// (len(b): none), once known: remembered, so that neither a string of
+	// many escapes nor many strings without one make each search go over
+	// the rest of b again.
+	nextEscape := -1
 	for i := 0; i < len(b) && !s.inert; i++ {
 		c := b[i]
 		if s.inString {
-			// A run of plain characters is skipped at once: payloads are
-			// mostly long strings.
+			// A run of plain characters is skipped at once, with two
+			// vectorized searches: payloads are mostly long strings.
 			if !s.isKey && !s.escape && s.hexLeft == 0 && !s.pendingHigh {
-				j := i
-				for j < len(b) && b[j] != '"' && b[j] != '\\' {
-					j++
+				if nextEscape < i {
+					nextEscape = len(b)
+					if e := bytes.IndexByte(b[i:], '\\'); e >= 0 {
+						nextEscape = i + e
+					}
+				}
+				j := nextEscape
+				if q := bytes.IndexByte(b[i:nextEscape], '"'); q >= 0 {
+					j = i + q
 				}
 				if j == len(b) {
 					break
