@@ -3,7 +3,8 @@
 // JSON tool, and so that every layer judges a value the same way: the HTTP
 // API's request bodies (Reader) and the values it serves (AsJSON), the Go
 // client before it sends a payload or a result (Check, AsJSON), and package
-// job's rules for a payload submitted and a result checked off (Check).
+// job's rules for a payload submitted and a result checked off
+// (CheckRules).
 //
 // The rules, beyond JSON's grammar:
 //
