@@ -59,7 +59,7 @@ func salvage(args []string, env map[string]string, stdout, stderr io.Writer) err
 	}
 	printSalvage(stdout, &res)
 	if !res.Complete() {
-		return fmt.Errorf("%d ticket(s) could not be read (listed above); %s holds the %d jobs that could and passes 'ticketq check': start the server with --data %s, and keep %s aside",
+		return fmt.Errorf("%d ticket(s) could not be read (listed above); %s holds the %d jobs that could and passes `ticketq check`: start the server with --data %s, and keep %s aside",
 			len(res.Missing), res.To, res.Copied, *to, res.From)
 	}
 	return nil
