@@ -21,10 +21,11 @@ const (
 	// smallObject is the most keys an object has before it gets an index:
 	// comparing a few short keys is cheaper than hashing them.
 	smallObject = 16
-	// keepIndex is the largest index kept for reuse, in slots: clearing a
-	// table costs its size, which a huge object left behind would charge
-	// to every small object after it.
-	keepIndex = 2048
+	// keepIndex is the largest index kept for reuse, in slots (2 KiB):
+	// clearing a table costs its size, which a large object left behind
+	// would charge to every small object after it (a 4 MiB body holds
+	// 60,000 objects of 17 keys).
+	keepIndex = 256
 	// offsetBits of a slot hold a key's arena offset plus one (0 is an
 	// empty slot); the arena is in memory, far below 1 TiB. The other bits
 	// are the tag.
