@@ -132,11 +132,12 @@ func (q *Queue) giveBack(jobs []*Job, reason string) {
 	}
 }
 
-// Ack records the success of a leased job with its result. A token that no
-// longer holds the job answers an error wrapping ErrLeaseMismatch
-// (ErrLeaseCanceled if the job was canceled) and changes nothing.
+// Ack records the success of a leased job with its result, stored as a
+// Handler's (job.NormalizeResult). A token that no longer holds the job
+// answers an error wrapping ErrLeaseMismatch (ErrLeaseCanceled if the job
+// was canceled) and changes nothing.
 func (q *Queue) Ack(ctx context.Context, t Ticket, lease string, result []byte) (*Job, error) {
-	return q.settle(ctx, backend.Settlement{Ticket: t, Lease: lease, Outcome: backend.Succeeded, Result: result}, time.Time{})
+	return q.settle(ctx, backend.Settlement{Ticket: t, Lease: lease, Outcome: backend.Succeeded, Result: job.NormalizeResult(result)}, time.Time{})
 }
 
 // Nack records the failure of a leased job. It follows the queue's rules:

@@ -400,7 +400,8 @@ func (s source) Finish(ctx context.Context, done []dispatcher.Done) ([]error, er
 	sts := make([]backend.Settlement, len(done))
 	for i, d := range done {
 		j, o := d.Job, d.Outcome
-		sts[i] = backend.Settlement{Ticket: j.Ticket, Lease: j.Lease, Result: o.Result, Error: o.Error, RetryAt: o.RetryAt,
+		// A result is stored as the HTTP API serves it (job.Handler).
+		sts[i] = backend.Settlement{Ticket: j.Ticket, Lease: j.Lease, Result: job.NormalizeResult(o.Result), Error: o.Error, RetryAt: o.RetryAt,
 			Progress: s.q.progress.take(j.Ticket, j.Lease)}
 		switch o.Kind {
 		case dispatcher.Succeeded:

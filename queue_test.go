@@ -558,6 +558,10 @@ func TestQueue_Handle_Invalid(t *testing.T) {
 	if err := tb.q.Handle("q", h, ticketq.QueueOptions{MaxAttempts: -1}); !errors.Is(err, ticketq.ErrInvalid) {
 		t.Fatalf("bad options: %v", err)
 	}
+	// A queue's timeout has a job's own rule, 1 s at least.
+	if err := tb.q.Handle("q", h, ticketq.QueueOptions{Timeout: 100 * time.Millisecond}); !errors.Is(err, ticketq.ErrInvalid) || !strings.Contains(err.Error(), "timeout 100ms is outside 1s..168h0m0s") {
+		t.Fatalf("timeout under a second: %v", err)
+	}
 	must(t, tb.q.Handle("q", h, ticketq.QueueOptions{}))
 	if err := tb.q.Handle("q", h, ticketq.QueueOptions{}); !errors.Is(err, ticketq.ErrConflict) {
 		t.Fatalf("second handler: %v", err)

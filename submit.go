@@ -27,7 +27,9 @@ func (q *Queue) Submit(ctx context.Context, queue string, s Submission) (Receipt
 }
 
 // SubmitBatch stores several jobs in queue in one transaction: all of them
-// or none, with one fsync. The receipts are in the order of subs. A job
+// or none, with one fsync. A payload is any bytes, but one that is JSON
+// must be strict JSON (job.ValidatePayload): the whole batch is refused
+// with ErrInvalid otherwise. The receipts are in the order of subs. A job
 // whose idempotency key is already known (stored, or earlier in the batch)
 // is a retry when the rest of its submission is the same as the one that
 // stored the key (Submission.Digest: payload, priority, max attempts,
@@ -63,6 +65,9 @@ func (q *Queue) submitBatch(ctx context.Context, queue string, subs []Submission
 	var digests []job.Digest // only batches with keys need them
 	for i, s := range subs {
 		if err := s.Validate(now); err != nil {
+			return nil, fmt.Errorf("job %d: %w", i, err)
+		}
+		if err := job.ValidatePayload(s.Payload); err != nil {
 			return nil, fmt.Errorf("job %d: %w", i, err)
 		}
 		// The request as given, before the defaults and the clock resolve

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,31 +35,6 @@ type uiQueue struct {
 		Burst     int     `json:"burst"`
 		MaxQueue  int     `json:"max_queue"`
 	} `json:"limits"`
-}
-
-// limitsText is how the page must show a queue's limits: only those of its
-// kind (workers for push, leases for pull), and none that is 0.
-func limitsText(q uiQueue) string {
-	l := q.Limits
-	var parts []string
-	switch {
-	case q.Kind == "push" && l.Workers == 1:
-		parts = append(parts, "1 worker")
-	case q.Kind == "push":
-		parts = append(parts, thousands(l.Workers)+" workers")
-	case q.Kind == "pull" && l.MaxLeases > 0:
-		parts = append(parts, "≤ "+thousands(l.MaxLeases)+" leased")
-	}
-	if l.Rate > 0 {
-		parts = append(parts, strconv.FormatFloat(l.Rate, 'f', -1, 64)+"/s, burst "+thousands(l.Burst))
-	}
-	if l.MaxQueue > 0 {
-		parts = append(parts, "≤ "+thousands(l.MaxQueue)+" queued")
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, " · ")
 }
 
 // uiJob is a job as GET /v1/jobs/{ticket} describes it.
@@ -306,14 +280,6 @@ func TestUI_Dashboard(t *testing.T) {
 		t.Fatalf("the report job is %s after %d attempts, want dead after 1", dead.State, dead.Attempts)
 	}
 
-	// Limits of each kind to show: a pull queue's leases and cap, a push
-	// queue's rate.
-	for queue, body := range map[string]string{"thumbnails": `{"max_leases": 5, "max_queue": 1000}`, "emails": `{"rate": 50, "burst": 5}`} {
-		if code := apiCall(t, base, "", http.MethodPatch, "/v1/queues/"+queue, body, nil); code != http.StatusOK {
-			t.Fatalf("PATCH %s = %d", queue, code)
-		}
-	}
-
 	b := newBrowser(t, 1280, 900)
 	b.do("load /ui/", chromedp.Navigate(base+"/ui/"),
 		chromedp.WaitVisible(chromedp.CSS(`#queues tr[data-queue="reports"]`)))
@@ -323,32 +289,6 @@ func TestUI_Dashboard(t *testing.T) {
 		t.Errorf("the overview does not say what in flight means next to running: %q", help)
 	}
 	b.screenshot("overview")
-
-	t.Run("QueueKinds", func(t *testing.T) {
-		b := b.as(t)
-		workers := regexp.MustCompile(`\bworkers? \d|\d+ workers?\b`)
-		for queue, want := range map[string][]string{
-			"emails":     {"push", "4 workers · 50/s, burst 5", "running, 0 in flight in this server"},
-			"thumbnails": {"pull", "limits: ≤ 5 leased · ≤ 1,000 queued", "0 running (leased to workers)"},
-		} {
-			b.do("open queue "+queue, chromedp.Click(chromedp.CSS(`a.brand`)),
-				chromedp.WaitVisible(chromedp.CSS(`#queues tr[data-queue="`+queue+`"]`)),
-				chromedp.Click(chromedp.CSS(`#queues tr[data-queue="`+queue+`"] td.name a`)),
-				chromedp.WaitVisible(chromedp.CSS(`#view-queue`)))
-			b.awaitText(queue+"'s kind", `document.getElementById('q-kind').textContent`, want[0])
-			line := b.text("#q-stats")
-			for _, part := range want[1:] {
-				if !strings.Contains(line, part) {
-					t.Errorf("queue %s shows %q, want it to hold %q", queue, line, part)
-				}
-			}
-			if want[0] == "pull" && workers.MatchString(line) {
-				t.Errorf("pull queue %s shows a number of workers: %q", queue, line)
-			}
-		}
-		b.screenshot("queue-pull")
-		b.do("back to the overview", chromedp.Click(chromedp.CSS(`a.brand`)), chromedp.WaitVisible(chromedp.CSS(`#view-overview`)))
-	})
 
 	t.Run("JobsPaged", func(t *testing.T) {
 		b := b.as(t)

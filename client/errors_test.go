@@ -124,7 +124,12 @@ func TestClient_InvalidInput(t *testing.T) {
 	_, checks["Payload"] = tb.c.Submit(ctx, "q", client.Submission{Payload: json.RawMessage(`{nope`)})
 	_, checks["QueueName"] = tb.c.Submit(ctx, "../x", client.Submission{})
 	_, checks["ZeroTicket"] = tb.c.Status(ctx, 0)
+	_, checks["PayloadKeyTwice"] = tb.c.Submit(ctx, "q", client.Submission{Payload: json.RawMessage(`{"a":1,"a":2}`)})
+	_, checks["BatchPayloadLoneSurrogate"] = tb.c.SubmitBatch(ctx, "q", []client.Submission{{Payload: json.RawMessage(`1`)}, {Payload: json.RawMessage(`"\ud800"`)}})
 	_, checks["Result"] = tb.c.Ack(ctx, 1, "lease", json.RawMessage(`nope`))
+	_, checks["ResultKeyTwice"] = tb.c.Ack(ctx, 1, "lease", json.RawMessage(`{"a":{"b":1,"b":1}}`))
+	_, checks["ResultLoneSurrogate"] = tb.c.Ack(ctx, 1, "lease", json.RawMessage(`["\udc00"]`))
+	_, checks["ResultNotUTF8"] = tb.c.Ack(ctx, 1, "lease", json.RawMessage("\"\xff\""))
 	for name, err := range checks {
 		var apiErr *client.APIError
 		if !errors.Is(err, job.ErrInvalid) || errors.As(err, &apiErr) {

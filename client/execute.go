@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ticketq/ticketq/internal/strictjson"
 	"github.com/ticketq/ticketq/job"
 )
 
@@ -179,17 +180,13 @@ func (r *run) logSettle(op string, err error) {
 	}
 }
 
-// resultJSON encodes a handler's result for Ack: JSON as it is, other
-// bytes as a JSON string, nothing as no result.
+// resultJSON encodes a handler's result for Ack as the server shows its
+// own handlers' results: strict JSON as it is, other bytes as a JSON
+// string, nothing as no result. JSON the server refuses (a key twice, a
+// lone surrogate escape, as Python's json.dumps writes) would fail every
+// ack, and the job would run again until it was dead.
 func resultJSON(b []byte) json.RawMessage {
-	switch {
-	case len(b) == 0:
-		return nil
-	case json.Valid(b):
-		return json.RawMessage(b)
-	}
-	s, _ := json.Marshal(string(b)) // a string always encodes
-	return s
+	return strictjson.AsJSON(b)
 }
 
 // heartbeat extends the lease every visibility/3 until the handler

@@ -3,12 +3,14 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 
+	"github.com/ticketq/ticketq/internal/strictjson"
 	"github.com/ticketq/ticketq/job"
 )
 
@@ -85,12 +87,27 @@ func submitPolicy(subs ...Submission) retryPolicy {
 	return retrySafe
 }
 
-// checkPayload refuses a payload that is not JSON before it is sent.
+// checkPayload refuses a payload the server would refuse before it is
+// sent: one that is not JSON, or not strict JSON.
 func checkPayload(p json.RawMessage) error {
-	if p != nil && !json.Valid(p) {
-		return fmt.Errorf("%w: payload is not valid JSON", job.ErrInvalid)
+	return checkJSON("payload", p)
+}
+
+// checkJSON refuses a value (field names it) that is not strict JSON, as
+// the server would: not JSON, not UTF-8, a key twice in an object, a lone
+// surrogate escape (internal/strictjson). nil is no value.
+func checkJSON(field string, v json.RawMessage) error {
+	if v == nil {
+		return nil
 	}
-	return nil
+	err := strictjson.Check(v)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, strictjson.ErrNotJSON):
+		return fmt.Errorf("%w: %s is not valid JSON", job.ErrInvalid, field)
+	}
+	return fmt.Errorf("%w: %s: %v", job.ErrInvalid, field, err)
 }
 
 // Status returns the job as it is now. It is retried on network errors,
@@ -116,7 +133,6 @@ func (c *Client) getJob(ctx context.Context, t job.Ticket, wait time.Duration) (
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: path, out: &j, policy: retrySafe}); err != nil {
 		return Job{}, err
 	}
-	j.normalize()
 	return j, nil
 }
 
@@ -203,7 +219,6 @@ func (c *Client) jobCall(ctx context.Context, method string, t job.Ticket, suffi
 	if _, err := c.do(ctx, request{method: method, path: path, out: &j, policy: p}); err != nil {
 		return Job{}, err
 	}
-	j.normalize()
 	return j, nil
 }
 

@@ -48,18 +48,19 @@ func durationField(d time.Duration) string {
 	return d.String()
 }
 
-// Ack records the success of a leased job with its result (JSON; nil
-// stores none) and returns the job. A lease that no longer holds the job
-// answers an error matching job.ErrLeaseMismatch, or job.ErrLeaseCanceled
-// when the job was canceled.
+// Ack records the success of a leased job with its result (strict JSON, as
+// the server requires: a result that is not is refused before it is sent,
+// with job.ErrInvalid; nil stores none) and returns the job. A lease that
+// no longer holds the job answers an error matching job.ErrLeaseMismatch,
+// or job.ErrLeaseCanceled when the job was canceled.
 //
 // The lease fences it, so Ack is retried on network errors, 429 and 503.
 // When an attempt's outcome was unknown (its answer was lost) and a repeat
 // then answers 409 lease_mismatch, the first attempt may be what settled
 // the job: Ack reads the job, and if it succeeded returns it as a success.
 func (c *Client) Ack(ctx context.Context, t job.Ticket, lease string, result json.RawMessage) (Job, error) {
-	if result != nil && !json.Valid(result) {
-		return Job{}, fmt.Errorf("ack %s: %w: result is not valid JSON", t, job.ErrInvalid)
+	if err := checkJSON("result", result); err != nil {
+		return Job{}, fmt.Errorf("ack %s: %w", t, err)
 	}
 	body := struct {
 		Lease  string          `json:"lease"`
@@ -120,7 +121,6 @@ func (c *Client) settle(ctx context.Context, t job.Ticket, suffix string, body a
 	var j Job
 	a, err := c.do(ctx, request{method: http.MethodPost, path: path, body: body, out: &j, policy: retrySafe})
 	if err == nil {
-		j.normalize()
 		return j, nil
 	}
 	// A repeat can only find the lease gone if something settled the job
@@ -152,7 +152,6 @@ func (c *Client) Extend(ctx context.Context, t job.Ticket, lease string, visibil
 	if _, err := c.do(ctx, request{method: http.MethodPost, path: path, body: body, out: &j, policy: retrySafe}); err != nil {
 		return Job{}, fmt.Errorf("extend %s: %w", t, err)
 	}
-	j.normalize()
 	return j, nil
 }
 

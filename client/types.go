@@ -62,7 +62,8 @@ type AttemptError struct {
 	Error   string    `json:"error"`
 }
 
-// UnmarshalJSON reads the timeout, which the API spells as a Go duration.
+// UnmarshalJSON reads the timeout, which the API spells as a Go duration,
+// and turns the API's null result into nil.
 func (j *Job) UnmarshalJSON(b []byte) error {
 	type plain Job
 	var v struct {
@@ -78,7 +79,21 @@ func (j *Job) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("job %s: %w", j.Ticket, err)
 	}
 	j.Timeout = d
+	if string(j.Result) == "null" {
+		j.Result = nil
+	}
 	return nil
+}
+
+// MarshalJSON writes the job as the API shows it, the timeout included (a
+// Go duration, "" for none), so that a Job printed as JSON (ticketq status,
+// submit --wait) reads back the same.
+func (j Job) MarshalJSON() ([]byte, error) {
+	type plain Job
+	return json.Marshal(struct {
+		plain
+		Timeout string `json:"timeout"`
+	}{plain(j), durationField(j.Timeout)})
 }
 
 // parseTimeout reads the timeout of a job or lease view: a Go duration, or
@@ -94,16 +109,11 @@ func parseTimeout(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// normalize turns the API's null result into nil.
-func (j *Job) normalize() {
-	if string(j.Result) == "null" {
-		j.Result = nil
-	}
-}
-
 // Submission is one job to submit. Zero fields take the server's defaults.
 type Submission struct {
-	// Payload is the job's input: any JSON value. Nil sends JSON null.
+	// Payload is the job's input: any JSON value that is strict (no key
+	// twice in an object, no lone surrogate escape), as the server
+	// requires. Nil sends JSON null.
 	Payload json.RawMessage
 	// IdempotencyKey makes a repeated submit answer the first ticket
 	// instead of storing a second job. It is also what makes the client
@@ -209,6 +219,15 @@ func (s *QueueStats) UnmarshalJSON(b []byte) error {
 	}
 	s.OldestQueuedAge = time.Duration(v.Age * float64(time.Second))
 	return nil
+}
+
+// MarshalJSON writes the view as the API shows it, the age included.
+func (s QueueStats) MarshalJSON() ([]byte, error) {
+	type plain QueueStats
+	return json.Marshal(struct {
+		plain
+		Age float64 `json:"oldest_queued_age_seconds"`
+	}{plain(s), s.OldestQueuedAge.Seconds()})
 }
 
 // Limits are a queue's limits in force: configured, with overrides applied.
@@ -331,6 +350,15 @@ func (l *LeasedJob) UnmarshalJSON(b []byte) error {
 	}
 	l.Timeout = d
 	return nil
+}
+
+// MarshalJSON writes the lease as the API shows it, the timeout included.
+func (l LeasedJob) MarshalJSON() ([]byte, error) {
+	type plain LeasedJob
+	return json.Marshal(struct {
+		plain
+		Timeout string `json:"timeout"`
+	}{plain(l), durationField(l.Timeout)})
 }
 
 // RetryNow, as NackOptions.RetryIn, makes the job due again at once.

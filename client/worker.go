@@ -37,7 +37,8 @@ const (
 // their leases alive and acks or nacks them. Set the fields, then call Run.
 //
 // What the handler returns decides the outcome: a result is acked (as JSON
-// when it is valid JSON, else as a JSON string); an error is nacked and
+// when it is strict JSON, else as a JSON string: the server refuses JSON
+// with a key twice or a lone surrogate escape); an error is nacked and
 // retried with the queue's backoff; job.Permanent(err) makes the job dead;
 // job.RetryAfter(d, err) sets the delay. A panic is nacked with its message.
 //

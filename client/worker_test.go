@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -210,4 +212,52 @@ func TestWorker_Progress(t *testing.T) {
 		}
 	}
 	t.Fatal("no ack seen")
+}
+
+// Ensure that a result the server's strict reader would refuse (a key
+// twice, a lone surrogate escape as Python's json.dumps writes, text that
+// is not UTF-8) is acked once as a JSON string of its text, instead of
+// failing every ack until the job is dead, and that strict JSON is acked
+// as it is.
+func TestWorker_NonStrictResult(t *testing.T) {
+	tb := setup(t, pullQueue(t, "pull"))
+	cases := []struct{ out, stored string }{
+		{`{"a":1,"a":2}`, `"{\"a\":1,\"a\":2}"`},
+		{`{"msg":"\udc00"}`, `"{\"msg\":\"\\udc00\"}"`},
+		{"\xff done", `"\ufffd done"`},
+		{`{"a":{"b":[1,"\ud83d\ude00"]}}`, `{"a":{"b":[1,"\ud83d\ude00"]}}`},
+	}
+	tickets := make([]job.Ticket, len(cases))
+	for i := range cases {
+		tickets[i] = tb.submit(t, "pull", strconv.Itoa(i))
+	}
+	var runs atomic.Int32
+	tb.startWorker(t, &client.Worker{Queue: "pull", Handler: func(ctx context.Context, j *job.Job) ([]byte, error) {
+		runs.Add(1)
+		i, err := strconv.Atoi(string(j.Payload))
+		if err != nil || i < 0 || i >= len(cases) {
+			return nil, job.Permanent(fmt.Errorf("payload %q", j.Payload))
+		}
+		return []byte(cases[i].out), nil
+	}})
+	for i, tk := range tickets {
+		c := cases[i]
+		j := tb.waitFinal(t, tk)
+		if j.State != job.Succeeded || j.Attempts != 1 || !jsonEqual(j.Result, c.stored) {
+			t.Errorf("handler returning %q: job %s after %d attempts with result %s (%q), want succeeded at once with %s",
+				c.out, j.State, j.Attempts, j.Result, j.LastError, c.stored)
+		}
+		if n := tb.settles(tk); n != 1 {
+			t.Errorf("handler returning %q: %d acks or nacks, want 1", c.out, n)
+		}
+	}
+	if n := runs.Load(); n != int32(len(cases)) {
+		t.Fatalf("%d runs for %d jobs", n, len(cases))
+	}
+}
+
+// jsonEqual reports whether the JSON values a and b are the same value.
+func jsonEqual(a []byte, b string) bool {
+	var va, vb any
+	return json.Unmarshal(a, &va) == nil && json.Unmarshal([]byte(b), &vb) == nil && reflect.DeepEqual(va, vb)
 }

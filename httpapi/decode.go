@@ -17,16 +17,17 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/ticketq/ticketq/internal/strictjson"
 	"github.com/ticketq/ticketq/job"
 )
 
 // readBody decodes a JSON body into v, strictly: unknown fields, a second
 // value or trailing garbage are refused, so that a typo in a field name is
 // an error instead of a silently ignored option, and so are the faults
-// that encoding/json lets through (strict.go): a key given twice, a field
-// name in the wrong case, a lone surrogate. The body may come gzipped
-// (body.go). When required is false an empty body is accepted and leaves
-// v alone. The body was capped by serve.
+// that encoding/json lets through (internal/strictjson): a key given
+// twice, a field name in the wrong case, a lone surrogate. The body may
+// come gzipped (body.go). When required is false an empty body is
+// accepted and leaves v alone. The body was capped by serve.
 func readBody(r *http.Request, v any, required bool) error {
 	if !required && r.ContentLength == 0 {
 		return nil // no body where none is needed
@@ -40,7 +41,7 @@ func readBody(r *http.Request, v any, required bool) error {
 	}
 	// Decode straight from the body: reading it whole first would copy it
 	// twice (once into a slice, once more into the decoder's buffer).
-	dec := json.NewDecoder(newStrictReader(body, v))
+	dec := json.NewDecoder(strictjson.NewReader(body, v))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) && !required {
@@ -78,7 +79,7 @@ type bodyCap struct {
 func readFault(err error) bool {
 	var tooLarge *http.MaxBytesError
 	var inflated *inflatedTooLarge
-	var strict *strictError
+	var strict *strictjson.Error
 	var notUTF8 invalidUTF8
 	var truncated *cutShort
 	var encoding *badEncoding
@@ -106,7 +107,7 @@ func jsonError(err error) error {
 	var tooLarge *http.MaxBytesError
 	var inflated *inflatedTooLarge
 	var notUTF8 invalidUTF8
-	var strict *strictError
+	var strict *strictjson.Error
 	var truncated *cutShort
 	var encoding *badEncoding
 	var netErr net.Error
@@ -126,12 +127,12 @@ func jsonError(err error) error {
 		return errorf(errReadTimeout, "the request body did not arrive in time (the server's --read-timeout); nothing was stored")
 	case errors.As(err, &notUTF8):
 		return invalidf("invalid_json", "the body is not valid UTF-8 (at offset %d); JSON must be UTF-8", notUTF8.offset)
-	case errors.As(err, &strict) && strict.kind == duplicateKey:
-		return invalidf("duplicate_key", "key %q is given twice %s; each key may appear once per object", clip(strict.key), strict.where())
-	case errors.As(err, &strict) && strict.kind == caseMismatch:
-		return invalidf("unknown_field", "unknown field %q %s; field names are case-sensitive: %q", clip(strict.key), strict.where(), strict.want)
+	case errors.As(err, &strict) && strict.Kind == strictjson.DuplicateKey:
+		return invalidf("duplicate_key", "key %q is given twice %s; each key may appear once per object", clip(strict.Key), strict.Where())
+	case errors.As(err, &strict) && strict.Kind == strictjson.CaseMismatch:
+		return invalidf("unknown_field", "unknown field %q %s; field names are case-sensitive: %q", clip(strict.Key), strict.Where(), strict.Want)
 	case errors.As(err, &strict):
-		return invalidf("invalid_json", "the body has a lone surrogate escape (\\ud800-\\udfff without its pair) %s; JSON text must be Unicode (RFC 8259, section 8.2)", strict.where())
+		return invalidf("invalid_json", "the body has a lone surrogate escape (\\ud800-\\udfff without its pair) %s; JSON text must be Unicode (RFC 8259, section 8.2)", strict.Where())
 	case errors.Is(err, io.EOF):
 		return invalidf("invalid_json", "the body is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -288,15 +289,14 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 	return vals, nil
 }
 
-// parseDuration parses a Go duration ("90s", "1h30m") that must not be
-// negative.
+// parseDuration parses a Go duration ("90s", "1h30m"). Its range, a
+// negative one included, is the field's own rule (job.ValidateDelay,
+// job.ValidateTimeout, the queue's lease limits…), which the caller
+// applies: one rule and one message per field.
 func parseDuration(field, s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0, invalidf("invalid_request", "%s %q is not a duration such as \"30s\" or \"1h30m\"", field, clip(s))
-	}
-	if d < 0 {
-		return 0, invalidf("invalid_request", "%s %q is negative", field, clip(s))
 	}
 	return d, nil
 }

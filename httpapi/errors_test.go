@@ -29,6 +29,7 @@ type errorCase struct {
 	code         string
 	allow        string // the Allow header of a 405
 	retryAfter   string
+	message      string // a part of the message, where it is the point
 }
 
 // Ensure that every refused request answers its documented status and code
@@ -66,10 +67,12 @@ func TestServer_Errors(t *testing.T) {
 		{name: "MissingPayload", method: "POST", path: submit, body: `{"priority": 1}`, status: 400, code: "invalid_request"},
 		{name: "WrongType", method: "POST", path: submit, body: `{"payload": 1, "priority": "high"}`, status: 400, code: "invalid_request"},
 		{name: "BadDelay", method: "POST", path: submit, body: `{"payload": 1, "delay": "soon"}`, status: 400, code: "invalid_request"},
-		{name: "NegativeDelay", method: "POST", path: submit, body: `{"payload": 1, "delay": "-1s"}`, status: 400, code: "invalid_request"},
+		// A negative duration breaks the field's one rule, with its one
+		// message: the range.
+		{name: "NegativeDelay", method: "POST", path: submit, body: `{"payload": 1, "delay": "-1s"}`, status: 400, code: "invalid_request", message: "delay -1s is outside 0s..8784h0m0s"},
 		{name: "HugeDelay", method: "POST", path: submit, body: `{"payload": 1, "delay": "10000h"}`, status: 400, code: "invalid_request"},
 		{name: "BadTimeout", method: "POST", path: submit, body: `{"payload": 1, "timeout": "30"}`, status: 400, code: "invalid_request"},
-		{name: "NegativeTimeout", method: "POST", path: submit, body: `{"payload": 1, "timeout": "-5m"}`, status: 400, code: "invalid_request"},
+		{name: "NegativeTimeout", method: "POST", path: submit, body: `{"payload": 1, "timeout": "-5m"}`, status: 400, code: "invalid_request", message: "timeout -5m0s is outside 1s..168h0m0s"},
 		{name: "DelayAndRunAt", method: "POST", path: submit, body: `{"payload": 1, "delay": "1s", "run_at": "2030-01-02T15:04:05Z"}`, status: 400, code: "invalid_request"},
 		{name: "BadRunAt", method: "POST", path: submit, body: `{"payload": 1, "run_at": "tomorrow"}`, status: 400, code: "invalid_request"},
 		{name: "PriorityTooHigh", method: "POST", path: submit, body: `{"payload": 1, "priority": 101}`, status: 400, code: "invalid_request"},
@@ -119,7 +122,7 @@ func TestServer_Errors(t *testing.T) {
 		{name: "DelayNumber", method: "POST", path: submit, body: `{"payload": 1, "delay": 5}`, status: 400, code: "invalid_request"},
 		{name: "BatchNotAnArray", method: "POST", path: submit, body: `{"jobs": {"payload": 1}}`, status: 400, code: "invalid_request"},
 		{name: "BatchNullJob", method: "POST", path: submit, body: `{"jobs": [{"payload": 1}, null]}`, status: 400, code: "invalid_request"},
-		// 400: one rule for every body (strict.go): no key twice, at any
+		// 400: one rule for every body (internal/strictjson): no key twice, at any
 		// depth; request field names exactly as documented; no lone
 		// surrogate, in any string.
 		{name: "DuplicatePayload", method: "POST", path: submit, body: `{"payload": 1, "payload": 2}`, status: 400, code: "duplicate_key"},
@@ -150,7 +153,7 @@ func TestServer_Errors(t *testing.T) {
 		{name: "CancelBadTicket", method: "DELETE", path: "/v1/jobs/abc", status: 400, code: "invalid_ticket"},
 		{name: "RetryBadTicket", method: "POST", path: "/v1/jobs/0/retry", status: 400, code: "invalid_ticket"},
 		{name: "BadWait", method: "GET", path: "/v1/jobs/" + queued + "?wait=forever", status: 400, code: "invalid_request"},
-		{name: "NegativeWait", method: "GET", path: "/v1/jobs/" + queued + "?wait=-1s", status: 400, code: "invalid_request"},
+		{name: "NegativeWait", method: "GET", path: "/v1/jobs/" + queued + "?wait=-1s", status: 400, code: "invalid_request", message: "wait -1s is outside 0s..1m0s (this server's --max-wait)"},
 		{name: "WaitOverMax", method: "GET", path: "/v1/jobs/" + queued + "?wait=61s", status: 400, code: "invalid_request"},
 		{name: "ListBadState", method: "GET", path: submit + "?state=done", status: 400, code: "invalid_request"},
 		{name: "ListLimitZero", method: "GET", path: submit + "?limit=0", status: 400, code: "invalid_request"},
@@ -247,6 +250,9 @@ func (tb *testBundle) expectRefused(t *testing.T, c errorCase) {
 	}
 	if got := r.header.Get("Retry-After"); got != c.retryAfter {
 		t.Errorf("Retry-After = %q, want %q", got, c.retryAfter)
+	}
+	if !strings.Contains(msg, c.message) {
+		t.Errorf("message %q, want %q in it", msg, c.message)
 	}
 	if goType.MatchString(msg) {
 		t.Errorf("message %q names a Go type; the API speaks JSON", msg)

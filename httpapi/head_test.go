@@ -22,6 +22,7 @@ func TestServer_Head(t *testing.T) {
 		"/v1/openapi.json", "/v1/backup", httpapi.MetricsPath, "/healthz", "/readyz",
 		// Errors: the same status and headers, no body.
 		"/v1/jobs/999", "/v1/jobs/abc", "/v1/queues/nope", "/v1/queues/q/jobs?limit=0", "/v1/queues?x=1",
+		"/v1/jobs/" + tk + "?wait=soon", "/v1/jobs/" + tk + "?wait=-1s", "/v1/jobs/" + tk + "?wait=1h",
 	}
 	for _, p := range paths {
 		// Ensure that HEAD of this path is its GET without the body.
@@ -49,5 +50,31 @@ func TestServer_Head(t *testing.T) {
 				t.Fatalf("HEAD changed the state:\nbefore %s\nafter  %s", before, after)
 			}
 		})
+	}
+}
+
+// Ensure that a HEAD with ?wait= is answered at once, as without the wait,
+// and takes no long-poll place: its body would be thrown away. A bad wait
+// is refused as GET refuses it (TestServer_Head).
+func TestServer_HeadDoesNotWait(t *testing.T) {
+	q := openQueue(t, nil)
+	api := httpapi.New(q, httpapi.Options{MaxLongPolls: 1})
+	tb := serve(t, q, api)
+	tk := tb.submit(t, "pull", `{"payload": 1}`)
+	waiter := tb.getAsync("/v1/jobs/" + tk + "?wait=30s")
+	awaitLongPolls(t, api, 1)
+
+	head := tb.do(t, http.MethodHead, "/v1/jobs/"+tk+"?wait=30s", "")
+	get := tb.do(t, http.MethodGet, "/v1/jobs/"+tk, "")
+	if head.status != http.StatusOK || head.header.Get("Content-Length") != get.header.Get("Content-Length") {
+		t.Fatalf("HEAD ?wait=30s with every long-poll place taken = %d, Content-Length %q; want 200 as GET without a wait (%q)",
+			head.status, head.header.Get("Content-Length"), get.header.Get("Content-Length"))
+	}
+	if n := api.LongPolls(); n != 1 {
+		t.Fatalf("%d long-polls after the HEAD, want the GET's 1", n)
+	}
+	tb.do(t, http.MethodDelete, "/v1/jobs/"+tk, "").expect(t, http.StatusOK)
+	if got := (<-waiter).wait(t).expect(t, http.StatusOK)["state"]; got != "canceled" {
+		t.Fatalf("waiter saw state %v, want canceled", got)
 	}
 }

@@ -31,9 +31,15 @@ func (s *Server) getJob(q Queue, r *http.Request) (reply, error) {
 		if wait, err = parseDuration("wait", v); err != nil {
 			return reply{}, err
 		}
-		if wait > s.opts.MaxWait {
-			return reply{}, invalidf("invalid_request", "wait %s is longer than this server's limit of %s", wait, s.opts.MaxWait)
+		if wait < 0 || wait > s.opts.MaxWait {
+			return reply{}, invalidf("invalid_request", "wait %s is outside 0s..%s (this server's --max-wait)", wait, s.opts.MaxWait)
 		}
+	}
+	if r.Method == http.MethodHead {
+		// A HEAD's body is thrown away: waiting for it would hold a
+		// long-poll place for nothing. The wait is checked as GET's is,
+		// so that both answer a bad one alike, and then not waited.
+		wait = 0
 	}
 	if wait == 0 {
 		j, err := readable(q, r, t)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ticketq/ticketq"
+	"github.com/ticketq/ticketq/job"
 )
 
 // Defaults of the pull-mode bodies.
@@ -108,6 +109,11 @@ func (s *Server) nack(q Queue, r *http.Request) (reply, error) {
 	retryIn, err := optDuration("retry_in", body.RetryIn, -1)
 	if err != nil {
 		return reply{}, err
+	}
+	// A negative retry_in is the Go API's "the queue's backoff", which
+	// the HTTP API spells by leaving the field out.
+	if body.RetryIn != nil && (retryIn < 0 || retryIn > job.MaxDelay) {
+		return reply{}, invalidf("invalid_request", "retry_in %s is outside 0s..%s; leave it out for the queue's backoff", retryIn, job.MaxDelay)
 	}
 	j, err := q.Nack(r.Context(), t, body.Lease, body.Error, retryIn, body.Permanent)
 	if err != nil {

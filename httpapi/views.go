@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ticketq/ticketq"
+	"github.com/ticketq/ticketq/internal/strictjson"
 	"github.com/ticketq/ticketq/job"
 )
 
@@ -301,20 +302,19 @@ func (t timestamp) MarshalJSON() ([]byte, error) {
 	return json.Marshal(tt.UTC().Format(time.RFC3339Nano))
 }
 
-// rawJSON encodes stored bytes: as they are when they are JSON that any
-// tool can read back (the HTTP API stores only such payloads and results),
-// as a JSON string otherwise (a library handler's or an executor's result
-// may be any bytes, or JSON with a key twice or a lone surrogate), and as
-// null when empty.
+// rawJSON encodes stored bytes: as they are when they are strict JSON, as
+// a JSON string otherwise, and as null when empty. A stored payload or
+// result that is JSON is strict (the root refuses other payloads and
+// stores other results as JSON strings, see job.NormalizeResult), so JSON
+// never comes back as a string; the string is for bytes that are not JSON
+// at all (an embedding program's payload, an exec command's text output)
+// and for values stored by an older version.
 type rawJSON []byte
 
 // MarshalJSON implements json.Marshaler.
 func (b rawJSON) MarshalJSON() ([]byte, error) {
-	switch {
-	case len(b) == 0:
+	if len(b) == 0 {
 		return []byte("null"), nil
-	case json.Valid(b) && strictJSON(b):
-		return b, nil
 	}
-	return json.Marshal(string(b))
+	return strictjson.AsJSON(b), nil
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ticketq/ticketq/internal/strictjson"
 )
 
 // The fuzz targets of this file check the shared parsers and limits against
@@ -135,6 +137,32 @@ func FuzzSubmissionValidate(f *testing.F) {
 			t.Fatalf("Validate accepted both delay %s and run_at %s", s.Delay, s.RunAt)
 		case !s.RunAt.IsZero() && (s.RunAt.Sub(now) > MaxDelay || now.Sub(s.RunAt) > MaxDelay):
 			t.Fatalf("Validate accepted run_at %s, %s from now", s.RunAt, s.RunAt.Sub(now))
+		}
+	})
+}
+
+// FuzzPayloadRules checks the payload and result rules against their
+// statement through strictjson.Check, which asks json.Valid first: a
+// payload is refused exactly when it is JSON but not strict JSON, and a
+// result is rewritten exactly then, into strict JSON.
+func FuzzPayloadRules(f *testing.F) {
+	for _, s := range []string{
+		`{"a":1}`, `{"a":1,"a":2}`, `"\ud800"`, "\"\xff\"", "\xff", `{"a":`, `{"a":1,"a":`, ``, `[{"b":1,"b":1}]`, `plain text`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		err := strictjson.Check(b)
+		nonStrictJSON := err != nil && !errors.Is(err, strictjson.ErrNotJSON)
+		if perr := ValidatePayload(b); (perr != nil) != nonStrictJSON || perr != nil && !errors.Is(perr, ErrInvalid) {
+			t.Fatalf("ValidatePayload(%q) = %v; Check says %v", b, perr, err)
+		}
+		r := NormalizeResult(b)
+		switch {
+		case !nonStrictJSON && string(r) != string(b):
+			t.Fatalf("NormalizeResult(%q) = %q, want it as it is (Check says %v)", b, r, err)
+		case nonStrictJSON && !strictjson.Valid(r):
+			t.Fatalf("NormalizeResult(%q) = %q, not strict JSON", b, r)
 		}
 	})
 }

@@ -108,7 +108,9 @@ type AttemptError struct {
 }
 
 // Handler runs one job. It returns the result to keep (may be nil) or an
-// error: a plain error is a failed attempt that is retried with backoff,
+// error. The result is kept as it is, except JSON that is not strict,
+// which is kept as a JSON string of its text (NormalizeResult). A plain
+// error is a failed attempt that is retried with backoff,
 // Permanent(err) kills the job at once and RetryAfter(d, err) sets the delay.
 // The context is canceled on timeout, on cancel of the job and at shutdown;
 // a handler that ignores it delays shutdown until the grace period ends.
@@ -116,7 +118,10 @@ type Handler func(ctx context.Context, j *Job) (result []byte, err error)
 
 // Submission is one job to submit.
 type Submission struct {
-	// Payload is the job's input, opaque to ticketq (the HTTP API stores JSON).
+	// Payload is the job's input, opaque to ticketq, except that a payload
+	// that is JSON must be strict JSON (ValidatePayload). The HTTP API
+	// stores JSON only, and shows a payload that is not JSON as a JSON
+	// string of its text.
 	Payload []byte
 	// IdempotencyKey makes retries of a submit safe: a second submit with the
 	// same key to the same queue returns the first ticket and changes nothing,

@@ -101,6 +101,46 @@ func TestValidateFields(t *testing.T) {
 	}
 }
 
+// Ensure that a payload that is JSON must be strict JSON, with a message
+// naming the rule and its place, while bytes that are not JSON are opaque.
+func TestValidatePayload(t *testing.T) {
+	for p, msg := range map[string]string{
+		`{"a":1,"a":2}`:  `payload: key "a" is given twice at offset 7`,
+		`[1,"\udc00"]`:   `payload: lone surrogate escape (\ud800-\udfff without its pair) in [1] at offset 9`,
+		"\"\xff\"":       `payload: invalid UTF-8 at offset 1`,
+		`{"a":1,"A":2}`:  "",
+		`"\ud83d\ude00"`: "",
+		"\x00binary":     "",
+		`{"a":`:          "",
+		``:               "",
+	} {
+		err := ValidatePayload([]byte(p))
+		switch {
+		case msg == "" && err != nil:
+			t.Errorf("ValidatePayload(%q) = %v, want nil", p, err)
+		case msg != "" && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), msg)):
+			t.Errorf("ValidatePayload(%q) = %v, want ErrInvalid with %q", p, err, msg)
+		}
+	}
+}
+
+// Ensure that a result is kept as it is unless it is JSON that is not
+// strict, which is kept as the JSON string of its text.
+func TestNormalizeResult(t *testing.T) {
+	for in, out := range map[string]string{
+		`{"a":1,"a":2}`: `"{\"a\":1,\"a\":2}"`,
+		`"\ud800"`:      `"\"\\ud800\""`,
+		"\"\xff\"":      `"\"\ufffd\""`,
+		`{"a":[1,2]}`:   `{"a":[1,2]}`,
+		"plain\x00\xff": "plain\x00\xff",
+		``:              ``,
+	} {
+		if got := NormalizeResult([]byte(in)); string(got) != out {
+			t.Errorf("NormalizeResult(%q) = %q, want %q", in, got, out)
+		}
+	}
+}
+
 // Ensure that each limit of a submission is enforced with a message naming it.
 func TestSubmission_Validate(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -1,10 +1,13 @@
 package job
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ticketq/ticketq/internal/strictjson"
 )
 
 // Limits shared by every layer, so that the API, the store and the
@@ -55,11 +58,29 @@ func ValidateQueueName(name string) error {
 	return nil
 }
 
-// The rules of the submission fields, one function each. Submission.Validate
-// applies them to the fields that are set (a zero field means the queue's
-// default, or none); the HTTP API applies them to every field the client
-// gave, so that an explicit 0, "0s" or "" is refused there instead of
-// silently meaning the default.
+// The rules of the submission fields, one function each, and the layer
+// that owns each check:
+//
+//   - Submission.Validate applies the rules to the fields that are set (a
+//     zero field means the queue's default, or none). The root package's
+//     SubmitBatch runs it for every entry point (an embedding program, the
+//     HTTP API), and wal's Append again, so that the store never holds a
+//     record that breaks them.
+//   - The HTTP API (httpapi/submit.go) applies each rule to every field the
+//     client gave, so that an explicit 0, "0s" or "" is refused there
+//     instead of silently meaning the default; it parses a field's text
+//     and leaves its range to the rule here.
+//   - ValidatePayload is applied by the root's SubmitBatch only: the store
+//     keeps a payload's bytes as given. The HTTP API's strict reader
+//     refuses the same payloads earlier, naming their offset in the body,
+//     and so does the Go client before it sends one. NormalizeResult is
+//     the root's at check-off; the HTTP API refuses a non-strict result
+//     to an ack, and the Go client's Worker sends one as a JSON string.
+//   - ValidateQueueName is applied by every layer that takes a name from
+//     outside (HTTP paths, the client, the root, the store's index).
+//
+// Queue options (MaxAttempts, Timeout…) are the root's QueueOptions.Validate,
+// which holds a queue's timeout to ValidateTimeout too.
 
 // ValidateIdempotencyKey accepts 1..256 bytes of UTF-8 without control
 // characters.
@@ -85,6 +106,36 @@ func ValidateIdempotencyKey(k string) error {
 		return fmt.Errorf("%w: idempotency_key contains U+FFFD, which stands for a lone surrogate or invalid UTF-8", ErrInvalid)
 	}
 	return nil
+}
+
+// ValidatePayload accepts bytes that are not JSON at all, which ticketq
+// stores as they are (a payload is opaque to it, and the HTTP API shows
+// such a payload as a JSON string), and JSON that is strict: UTF-8, no key
+// twice in an object, no lone surrogate escape. JSON that breaks these
+// rules is refused rather than stored, because the HTTP API could show it
+// only as a string, a value of another type than the one submitted.
+func ValidatePayload(p []byte) error {
+	err := strictjson.CheckRules(p)
+	if err == nil || !json.Valid(p) {
+		return nil
+	}
+	return fmt.Errorf("%w: payload: %v; a payload that is JSON must be strict JSON (UTF-8, each key once per object, no lone surrogate escape)", ErrInvalid, err)
+}
+
+// NormalizeResult returns a run's result as it is stored: as it is when it
+// is strict JSON, or bytes that are not JSON at all (opaque to ticketq, as
+// a payload is: the HTTP API shows them as a JSON string of their text),
+// and as a JSON string of its text when it is JSON that breaks the strict
+// rules (a key twice, a lone surrogate escape, invalid UTF-8). Such a
+// result cannot be refused (the work is done) and the HTTP API could show
+// it only as a string: stored as one, it is the same value everywhere.
+// The root package applies it at check-off, to its handlers' results and
+// to the Ack of a pull worker.
+func NormalizeResult(r []byte) []byte {
+	if strictjson.CheckRules(r) == nil || !json.Valid(r) {
+		return r
+	}
+	return strictjson.AsJSON(r)
 }
 
 // ValidatePriority accepts MinPriority..MaxPriority.

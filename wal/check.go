@@ -61,9 +61,9 @@ func (e *FileError) Unwrap() error { return e.Err }
 
 func fileError(path string, err error) *FileError {
 	dir := filepath.Dir(path)
-	hint := fmt.Sprintf("the file was not changed; run `ticketq check --data %s` for a full report, then restore it from a backup, or copy what can be read with `ticketq salvage --data %s --to NEWDIR`", dir, dir)
+	hint := fmt.Sprintf("the file was not changed; run 'ticketq check --data %s' for a full report, then restore it from a backup, or copy what can be read with 'ticketq salvage --data %s --to NEWDIR'", dir, dir)
 	if errors.Is(err, ErrNewerFormat) {
-		hint = fmt.Sprintf("the file was not changed; run the newer ticketq that wrote it, or see `ticketq check --data %s`", dir)
+		hint = fmt.Sprintf("the file was not changed; run the newer ticketq that wrote it, or see 'ticketq check --data %s'", dir)
 	}
 	return &FileError{Path: path, Err: err, Hint: hint}
 }

@@ -24,12 +24,21 @@ type backupSource struct {
 	close func() error
 }
 
-// Where a backup comes from, as backupFrom chooses.
+// sourceKind is where a backup comes from, as backupFrom chooses it.
+type sourceKind int
+
 const (
-	fromEither = iota // the directory if it exists and is free, else the server
+	fromEither sourceKind = iota // the directory if it exists and is free, else the server
 	fromServer
 	fromData
 )
+
+// sourceChoice is backupFrom's choice and the reason for it, which the
+// backup states before it starts.
+type sourceChoice struct {
+	from sourceKind
+	why  string
+}
 
 // backup writes a consistent copy of the database to -o FILE or stdout,
 // from a running server (--server, GET /v1/backup) or from a stopped
@@ -41,10 +50,11 @@ func backup(ctx context.Context, args []string, env map[string]string, stdout, s
 		"Writes a consistent copy of the database, a file that 'ticketq serve' opens as it is\n"+
 		"(see 'ticketq restore'). --server copies from a running server without stopping it\n"+
 		"(an admin token on a server with tokens); --data reads the directory of a stopped\n"+
-		"server (a running one holds it: use --server). With neither, backup reads the data\n"+
-		"directory if it exists and no server holds it, and asks the server otherwise; both\n"+
-		"have the defaults of every other command. With -o the copy is checked like\n"+
-		"'ticketq check' before it replaces FILE.\n", stderr)
+		"server (a running one holds it: use --server). --token and --ca, which only a server\n"+
+		"takes, mean --server. With none of them, backup reads the data directory if it\n"+
+		"exists and no server holds it, and asks the server otherwise; both have the defaults\n"+
+		"of every other command. The first line on stderr names the source and why. With -o\n"+
+		"the copy is checked like 'ticketq check' before it replaces FILE.\n", stderr)
 	server := serverFlag(flags)
 	access := addAccessFlags(flags)
 	data := dataFlag(flags, "data directory of a stopped server")
@@ -74,7 +84,7 @@ func backup(ctx context.Context, args []string, env map[string]string, stdout, s
 	// copy is done, it kills the process as usual (the check only reads).
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	src, err := openBackupSource(ctx, from, *server, *data, access)
+	src, err := openBackupSource(ctx, from, *server, *data, access, stderr)
 	if err != nil {
 		return err
 	}
@@ -85,49 +95,87 @@ func backup(ctx context.Context, args []string, env map[string]string, stdout, s
 	return backupToFile(src, *out, stop, stderr)
 }
 
-// backupFrom chooses the source: the flag on the command line, else the
-// one variable of TICKETQ_SERVER and TICKETQ_DATA that is set, else (none
-// or both set) either.
-func backupFrom(flags *cmdFlags, env map[string]string) (int, error) {
-	server, data := flags.onCommandLine("server"), flags.onCommandLine("data")
-	if !server && !data {
-		server, data = env["TICKETQ_SERVER"] != "", env["TICKETQ_DATA"] != ""
-		if server && data {
-			return fromEither, nil
+// serverOnly are the flags that only a server takes, with their
+// variables: giving one says the backup is a server's.
+var serverOnly = []struct{ flag, env string }{{"token", "TICKETQ_TOKEN"}, {"ca", "TICKETQ_CA"}}
+
+// backupFrom chooses the source. The command line decides first: --server,
+// or a flag only a server takes (--token, --ca), means the server, and
+// --data the directory. Else the variables do, the same way
+// (TICKETQ_SERVER, TICKETQ_TOKEN, TICKETQ_CA against TICKETQ_DATA). When
+// nothing names a source, or the variables name both, it is either: a
+// directory that exists and no server holds, else the server.
+func backupFrom(flags *cmdFlags, env map[string]string) (sourceChoice, error) {
+	var serverFlag, serverVar string // the first thing that names the server
+	if flags.onCommandLine("server") {
+		serverFlag = "--server"
+	}
+	if env["TICKETQ_SERVER"] != "" {
+		serverVar = "TICKETQ_SERVER"
+	}
+	for _, o := range serverOnly {
+		if serverFlag == "" && flags.onCommandLine(o.flag) {
+			serverFlag = "--" + o.flag
+		}
+		if serverVar == "" && env[o.env] != "" {
+			serverVar = o.env
 		}
 	}
+	data := flags.onCommandLine("data")
 	switch {
-	case server && data:
-		return 0, usageError{errors.New("give --server (a running server) or --data (a stopped server's directory), not both")}
-	case server:
-		return fromServer, nil
+	case serverFlag == "--server" && data:
+		return sourceChoice{}, usageError{errors.New("give --server (a running server) or --data (a stopped server's directory), not both")}
+	case serverFlag != "" && data:
+		return sourceChoice{}, usageError{fmt.Errorf("%s is for a server, but --data reads a stopped server's directory: give --server URL or leave %s out", serverFlag, serverFlag)}
+	case serverFlag != "":
+		return sourceChoice{fromServer, serverFlag + " was given"}, nil
 	case data:
-		return fromData, nil
+		return sourceChoice{fromData, "--data was given"}, nil
 	}
-	return fromEither, nil
+	switch data := env["TICKETQ_DATA"] != ""; {
+	case serverVar != "" && data:
+		return sourceChoice{fromEither, "TICKETQ_DATA and " + serverVar + " are both set"}, nil
+	case serverVar != "":
+		return sourceChoice{fromServer, serverVar + " is set"}, nil
+	case data:
+		return sourceChoice{fromData, "TICKETQ_DATA is set"}, nil
+	}
+	return sourceChoice{fromEither, "neither --server nor --data was given"}, nil
 }
 
 // openBackupSource starts the download, or opens the stopped server's
-// file. Either source means the directory if it exists and no server holds
-// it, else the server.
-func openBackupSource(ctx context.Context, from int, server, data string, access *accessFlags) (*backupSource, error) {
-	if from == fromServer {
+// file, after it says on stderr which and why. Either source means the
+// directory if it exists and no server holds it, else the server.
+func openBackupSource(ctx context.Context, choice sourceChoice, server, data string, access *accessFlags, stderr io.Writer) (*backupSource, error) {
+	announce := func(name, what, why string) {
+		fmt.Fprintf(stderr, "backup: from %s, %s (%s)\n", name, what, why)
+	}
+	const (
+		running = "a running server"
+		stopped = "a stopped server's directory"
+	)
+	switch choice.from {
+	case fromServer:
+		announce(server, running, choice.why)
 		return openServerBackup(ctx, server, access)
+	case fromData:
+		announce(data, stopped, choice.why)
 	}
 	snap, err := wal.OpenBackupOffline(data)
-	if from == fromEither && err != nil {
-		var why string
+	if choice.from == fromEither && err != nil {
+		var found string
 		switch {
 		case errors.Is(err, wal.ErrInUse):
-			why = data + " is held by a running server"
+			found = data + " is held by a running server"
 		case errors.Is(err, fs.ErrNotExist):
-			why = data + " holds no database"
+			found = data + " holds no database"
 		default:
 			return nil, err
 		}
+		announce(server, running, choice.why+", and "+found)
 		src, err := openServerBackup(ctx, server, access)
 		if err != nil {
-			return nil, fmt.Errorf("%w (neither --server nor --data was given, and %s, so the backup was asked of %s; give --server URL or --data DIR)", err, why, server)
+			return nil, fmt.Errorf("%w (%s, and %s, so the backup was asked of %s; give --server URL or --data DIR)", err, choice.why, found, server)
 		}
 		return src, nil
 	}
@@ -138,6 +186,11 @@ func openBackupSource(ctx context.Context, from int, server, data string, access
 		return nil, fmt.Errorf("%w (is --data the directory 'ticketq serve' was given?)", err)
 	case err != nil:
 		return nil, err
+	}
+	if choice.from == fromEither {
+		// The choice that can surprise: a stale directory where a server
+		// was meant.
+		announce(data, stopped, choice.why+", and it holds a database no server holds; give --server URL for a running server")
 	}
 	copyTo := func(w io.Writer) (int64, error) { return snap.WriteTo(ctxWriter{ctx: ctx, w: w}) }
 	return &backupSource{name: data, size: snap.Size(), copy: copyTo, close: snap.Close}, nil

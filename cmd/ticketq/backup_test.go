@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,8 +165,10 @@ func TestBackup_Offline(t *testing.T) {
 }
 
 // Ensure that backup takes --server and --data from the same variables and
-// defaults as every other command, and that without either it reads the
-// data directory when it exists and no server holds it, else the server.
+// defaults as every other command, that a flag only a server takes chooses
+// the server even where a stopped server's directory would be found, that
+// without any it reads the data directory when it exists and no server
+// holds it, else the server, and that its first line says which and why.
 func TestBackup_Defaults(t *testing.T) {
 	stopped := dataDir(t)
 	heldDir := t.TempDir()
@@ -175,13 +178,24 @@ func TestBackup_Defaults(t *testing.T) {
 	cases := []struct {
 		name, cwd string
 		env       map[string]string
-		want      string // the source, in the final message
+		args      []string
+		from      string // the source, in the final message
+		why       string // the first line's reason
 	}{
-		{"BothVariablesDirectoryFree", "", map[string]string{"TICKETQ_SERVER": "http://127.0.0.1:1", "TICKETQ_DATA": stopped}, "from " + stopped + " ("},
-		{"BothVariablesDirectoryHeld", "", map[string]string{"TICKETQ_SERVER": heldURL, "TICKETQ_DATA": heldDir}, "from " + heldURL + " ("},
-		{"ServerVariableAlone", filepath.Dir(stopped), map[string]string{"TICKETQ_SERVER": heldURL}, "from " + heldURL + " ("},
-		{"DataVariableAlone", "", map[string]string{"TICKETQ_DATA": stopped}, "from " + stopped + " ("},
-		{"DefaultDirectory", filepath.Dir(stopped), nil, "from ticketq-data ("},
+		{"BothVariablesDirectoryFree", "", map[string]string{"TICKETQ_SERVER": "http://127.0.0.1:1", "TICKETQ_DATA": stopped}, nil,
+			stopped, "a stopped server's directory (TICKETQ_DATA and TICKETQ_SERVER are both set, and it holds a database no server holds; give --server URL"},
+		{"BothVariablesDirectoryHeld", "", map[string]string{"TICKETQ_SERVER": heldURL, "TICKETQ_DATA": heldDir}, nil,
+			heldURL, "a running server (TICKETQ_DATA and TICKETQ_SERVER are both set, and " + heldDir + " is held by a running server)"},
+		{"ServerVariableAlone", filepath.Dir(stopped), map[string]string{"TICKETQ_SERVER": heldURL}, nil,
+			heldURL, "a running server (TICKETQ_SERVER is set)"},
+		{"DataVariableAlone", "", map[string]string{"TICKETQ_DATA": stopped}, nil,
+			stopped, "a stopped server's directory (TICKETQ_DATA is set)"},
+		{"DefaultDirectory", filepath.Dir(stopped), nil, nil,
+			"ticketq-data", "a stopped server's directory (neither --server nor --data was given, and it holds a database no server holds"},
+		// ./ticketq-data is there and free, and the variables leave the
+		// choice open: the token says the server is meant.
+		{"TokenFlagChoosesServer", filepath.Dir(stopped), map[string]string{"TICKETQ_SERVER": heldURL, "TICKETQ_DATA": "ticketq-data"}, []string{"--token", "any"},
+			heldURL, "a running server (--token was given)"},
 	}
 	// ./ticketq-data in the directory of the cases that run there.
 	must(t, os.Symlink(stopped, filepath.Join(filepath.Dir(stopped), "ticketq-data")))
@@ -191,9 +205,61 @@ func TestBackup_Defaults(t *testing.T) {
 				t.Chdir(c.cwd)
 			}
 			file := filepath.Join(out, fmt.Sprint(i))
-			code, _, errOut := runTool(t, c.env, "backup", "-o", file)
-			if code != 0 || !strings.Contains(errOut, "backup: wrote "+file+" "+c.want) || !strings.Contains(errOut, "checked: ok") {
-				t.Fatalf("exit %d, want 0 and %q:\n%s", code, c.want, errOut)
+			code, _, errOut := runTool(t, c.env, append([]string{"backup", "-o", file}, c.args...)...)
+			first, _, _ := strings.Cut(errOut, "\n")
+			if code != 0 || !strings.HasPrefix(first, "backup: from "+c.from+", "+c.why) {
+				t.Fatalf("exit %d, want 0 with the first line naming %s, %s:\n%s", code, c.from, c.why, errOut)
+			}
+			if !strings.Contains(errOut, "backup: wrote "+file+" from "+c.from+" (") || !strings.Contains(errOut, "checked: ok") {
+				t.Fatalf("the backup of %s is not the one announced, or not checked:\n%s", file, errOut)
+			}
+		})
+	}
+}
+
+// Ensure that backupFrom decides from the command line first, then from
+// the variables, that a flag or variable only a server takes counts as the
+// server's, and that contradictions are usage errors.
+func TestBackupFrom(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		from sourceKind
+		why  string // or the error
+	}{
+		{"Nothing", nil, nil, fromEither, "neither --server nor --data was given"},
+		{"Server", []string{"--server", "http://h:1"}, nil, fromServer, "--server was given"},
+		{"Data", []string{"--data", "d"}, nil, fromData, "--data was given"},
+		{"Token", []string{"--token", "t"}, nil, fromServer, "--token was given"},
+		{"CA", []string{"--ca", "ca.pem"}, nil, fromServer, "--ca was given"},
+		{"TokenBeatsDataVariable", []string{"--token", "t"}, map[string]string{"TICKETQ_DATA": "d"}, fromServer, "--token was given"},
+		{"DataBeatsTokenVariable", []string{"--data", "d"}, map[string]string{"TICKETQ_TOKEN": "t"}, fromData, "--data was given"},
+		{"ServerVariable", nil, map[string]string{"TICKETQ_SERVER": "http://h:1"}, fromServer, "TICKETQ_SERVER is set"},
+		{"TokenVariable", nil, map[string]string{"TICKETQ_TOKEN": "t"}, fromServer, "TICKETQ_TOKEN is set"},
+		{"CAVariable", nil, map[string]string{"TICKETQ_CA": "ca.pem"}, fromServer, "TICKETQ_CA is set"},
+		{"DataVariable", nil, map[string]string{"TICKETQ_DATA": "d"}, fromData, "TICKETQ_DATA is set"},
+		{"BothVariables", nil, map[string]string{"TICKETQ_TOKEN": "t", "TICKETQ_DATA": "d"}, fromEither, "TICKETQ_DATA and TICKETQ_TOKEN are both set"},
+		{"ServerAndData", []string{"--server", "http://h:1", "--data", "d"}, nil, -1, "not both"},
+		{"TokenAndData", []string{"--token", "t", "--data", "d"}, nil, -1, "--token is for a server, but --data reads a stopped server's directory"},
+		{"CAAndData", []string{"--data", "d", "--ca", "ca.pem"}, nil, -1, "--ca is for a server"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			flags := newCmdFlags("ticketq backup", "", io.Discard)
+			serverFlag(flags)
+			addAccessFlags(flags)
+			dataFlag(flags, "")
+			if _, err := flags.parse(c.args, c.env); err != nil {
+				t.Fatal(err)
+			}
+			got, err := backupFrom(flags, c.env)
+			var ue usageError
+			switch {
+			case c.from < 0 && (!errors.As(err, &ue) || !strings.Contains(err.Error(), c.why)):
+				t.Fatalf("%v, want a usage error with %q", err, c.why)
+			case c.from >= 0 && (err != nil || got.from != c.from || got.why != c.why):
+				t.Fatalf("%+v, %v; want %d, %q", got, err, c.from, c.why)
 			}
 		})
 	}
@@ -230,9 +296,10 @@ func TestBackup_Errors(t *testing.T) {
 		{"UnknownFlag", nil, []string{"--bogus"}, 2, "flag provided but not defined: -bogus"},
 		{"ExtraArgument", nil, []string{"--data", damaged, "x.db"}, 2, `unexpected argument "x.db"`},
 		{"NeitherSourceAnswers", map[string]string{"TICKETQ_SERVER": "http://127.0.0.1:1", "TICKETQ_DATA": t.TempDir()}, []string{"-o", filepath.Join(out, "x")}, 1,
-			"connection refused (neither --server nor --data was given, and " + os.TempDir()},
+			"connection refused (TICKETQ_DATA and TICKETQ_SERVER are both set, and " + os.TempDir()},
 		{"EitherSourceDamaged", map[string]string{"TICKETQ_SERVER": "http://127.0.0.1:1", "TICKETQ_DATA": damaged}, []string{"-o", filepath.Join(out, "y")}, 1, "format version 9"},
 		{"BothSources", nil, []string{"--server", authURL, "--data", damaged}, 2, "not both"},
+		{"DataWithToken", nil, []string{"--data", damaged, "--token", adminSecret, "-o", filepath.Join(out, "y2")}, 2, "--token is for a server, but --data reads"},
 		{"BadServerFromEnv", map[string]string{"TICKETQ_SERVER": "ftp://x"}, []string{"-o", filepath.Join(out, "z")}, 2, "ftp"},
 		{"Help", nil, []string{"--help"}, 0, "Usage: ticketq backup [--server URL"},
 		{"MissingDir", nil, []string{"--data", t.TempDir(), "-o", filepath.Join(out, "a")}, 1, "is --data the directory 'ticketq serve' was given?"},

@@ -31,14 +31,14 @@ func check(args []string, env map[string]string, stdout, stderr io.Writer) error
 	rep, err := wal.Check(*dir, progress)
 	d.end()
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w (is --data the directory `ticketq serve` was given?)", err)
+		return fmt.Errorf("%w (is --data the directory 'ticketq serve' was given?)", err)
 	}
 	if err != nil {
 		return err
 	}
 	printCheckReport(stdout, &rep)
 	if !rep.OK() {
-		return fmt.Errorf("%s has %d finding(s) (the file was not changed); restore it from a backup, or copy every job that can still be read into a new directory with `ticketq salvage --data %s --to NEWDIR`", rep.Path, len(rep.Findings), filepath.Dir(rep.Path))
+		return fmt.Errorf("%s has %d finding(s) (the file was not changed); restore it from a backup, or copy every job that can still be read into a new directory with 'ticketq salvage --data %s --to NEWDIR'", rep.Path, len(rep.Findings), filepath.Dir(rep.Path))
 	}
 	return nil
 }
@@ -52,7 +52,7 @@ func printCheckReport(w io.Writer, r *wal.Report) {
 	line("file", "%s", r.Path)
 	switch {
 	case r.Size == 0:
-		line("size", "0 B (empty: `ticketq serve` starts a new database in it)")
+		line("size", "0 B (empty: 'ticketq serve' starts a new database in it)")
 	case r.Used > 0:
 		line("size", "%s (%s in use)", byteSize(r.Size), byteSize(r.Used))
 	default:

@@ -204,7 +204,7 @@ func TestCheck_Usage(t *testing.T) {
 		{[]string{"extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"--dta", "x"}, 2, "flag provided but not defined: -dta"},
 		{[]string{"--help"}, 0, "ticketq check [--data DIR]"},
-		{[]string{"--data", t.TempDir()}, 1, "no such file or directory (is --data the directory `ticketq serve` was given?)"},
+		{[]string{"--data", t.TempDir()}, 1, "no such file or directory (is --data the directory 'ticketq serve' was given?)"},
 	}
 	for _, c := range cases {
 		if code, _, errOut := runCheck(c.args...); code != c.code || !strings.Contains(errOut, c.want) {
@@ -275,7 +275,7 @@ func TestServe_DamagedFile(t *testing.T) {
 			if err := waitExit(t, p); !errors.As(err, &exit) || exit.ExitCode() != exitDataFile {
 				t.Fatalf("serve exited with %v, want status %d", err, exitDataFile)
 			}
-			for _, want := range []string{"open " + path, "`ticketq check --data " + dir + "`", d.want} {
+			for _, want := range []string{"open " + path, "'ticketq check --data " + dir + "'", d.want} {
 				if !strings.Contains(p.log.String(), want) {
 					t.Fatalf("serve's output lacks %q:\n%s", want, p.log.String())
 				}

@@ -45,7 +45,8 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 
 // Ensure that submit prints the ticket, a repeated request with its key
 // names the same one (and another request with it is refused),
-// status prints the job, and submit --wait prints the finished job.
+// status prints the job, and submit --wait prints the finished job, each
+// with its timeout (the queue's default, 10 minutes).
 func TestSubmitStatus(t *testing.T) {
 	url := apiServer(t)
 	out, err := runCLI(t, "submit", "--server", url, "--queue", "held", "--key", "k1", "--priority", "5", `{"a":1}`)
@@ -68,11 +69,11 @@ func TestSubmitStatus(t *testing.T) {
 		t.Fatalf("the key with another payload printed %q, %v", out, err)
 	}
 	st, err := runCLI(t, "status", r.Ticket, "--server", url)
-	if err != nil || !strings.Contains(st, `"priority":5`) || !strings.Contains(st, `"state":"queued"`) {
+	if err != nil || !strings.Contains(st, `"priority":5`) || !strings.Contains(st, `"state":"queued"`) || !strings.Contains(st, `"timeout":"10m0s"`) {
 		t.Fatalf("status printed %q, %v", st, err)
 	}
 	done, err := runCLI(t, "submit", "--server", url, "--queue", "echo", "--wait", "20s", `"hi"`)
-	if err != nil || !strings.Contains(done, `"state":"succeeded"`) || !strings.Contains(done, `"result":"hi"`) {
+	if err != nil || !strings.Contains(done, `"state":"succeeded"`) || !strings.Contains(done, `"result":"hi"`) || !strings.Contains(done, `"timeout":"10m0s"`) {
 		t.Fatalf("submit --wait printed %q, %v", done, err)
 	}
 	if _, err := runCLI(t, "status", "--server", url, "999"); err == nil || !strings.Contains(err.Error(), "404 not_found") {

@@ -51,7 +51,7 @@ func compact(args []string, env map[string]string, stdout, stderr io.Writer) err
 	case errors.Is(err, wal.ErrInUse):
 		return fmt.Errorf("%s is held by a running ticketq: stop the server first (compact rewrites the file); nothing was changed", *dir)
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%w (is --data the directory `ticketq serve` was given?)", err)
+		return fmt.Errorf("%w (is --data the directory 'ticketq serve' was given?)", err)
 	case err != nil:
 		return err
 	}

@@ -58,7 +58,7 @@ func TestCompact_Refused(t *testing.T) {
 	}{
 		{"Held", []string{"--data", held}, 1, held + " is held by a running ticketq: stop the server first (compact rewrites the file); nothing was changed"},
 		{"Damaged", []string{"--data", damaged}, 1, "cut short"},
-		{"Missing", []string{"--data", t.TempDir()}, 1, "is --data the directory `ticketq serve` was given?"},
+		{"Missing", []string{"--data", t.TempDir()}, 1, "is --data the directory 'ticketq serve' was given?"},
 		{"ExtraArgument", []string{"--data", damaged, "now"}, 2, `unexpected argument "now"`},
 		{"UnknownFlag", []string{"--dat", damaged}, 2, "flag provided but not defined: -dat"},
 		{"Help", []string{"--help"}, 0, "Usage: ticketq compact [--data DIR]"},

@@ -109,7 +109,7 @@ func TestServe_Fixture(t *testing.T) {
 		t.Fatalf("serve exited with %v, want status %d\n%s", err, exitDataFile, p.log.String())
 	}
 	log := p.log.String()
-	for _, want := range []string{"open " + path, "in use are also in the freelist", "`ticketq check --data " + dir + "`", "ticketq salvage --data " + dir + " --to NEWDIR"} {
+	for _, want := range []string{"open " + path, "in use are also in the freelist", "'ticketq check --data " + dir + "'", "ticketq salvage --data " + dir + " --to NEWDIR"} {
 		if !strings.Contains(log, want) {
 			t.Fatalf("serve's output lacks %q:\n%s", want, log)
 		}
@@ -186,7 +186,7 @@ func TestServe_InconsistentWhileServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := waitExit(t, next); !errors.As(err, &exit) || exit.ExitCode() != exitDataFile ||
-		!strings.Contains(next.log.String(), "`ticketq check --data "+dir+"`") {
+		!strings.Contains(next.log.String(), "'ticketq check --data "+dir+"'") {
 		t.Fatalf("restart on the broken file: %v, want status %d with the hint\n%s", err, exitDataFile, next.log.String())
 	}
 	assertNoStack(t, next.log.String())
@@ -289,7 +289,7 @@ func TestSalvage_Usage(t *testing.T) {
 		{"UnknownFlag", []string{"--bogus"}, 2, "flag provided but not defined: -bogus"},
 		{"Help", []string{"--help"}, 0, "Usage: ticketq salvage [--data DIR] --to NEWDIR"},
 		{"TargetHoldsDatabase", []string{"--data", sound, "--to", taken}, 1, "already holds a database"},
-		{"MissingSource", []string{"--data", t.TempDir(), "--to", filepath.Join(t.TempDir(), "n")}, 1, "is --data the directory `ticketq serve` was given?"},
+		{"MissingSource", []string{"--data", t.TempDir(), "--to", filepath.Join(t.TempDir(), "n")}, 1, "is --data the directory 'ticketq serve' was given?"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -59,7 +59,7 @@ func inspect(args []string, env map[string]string, stdout, stderr io.Writer) err
 	case errors.Is(err, wal.ErrInUse):
 		return fmt.Errorf("%s is held by a running ticketq: stop it first, or ask the server (GET /v1/queues/{queue}/jobs)", *dir)
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%w (is --data the directory `ticketq serve` was given?)", err)
+		return fmt.Errorf("%w (is --data the directory 'ticketq serve' was given?)", err)
 	case err != nil:
 		return err
 	}

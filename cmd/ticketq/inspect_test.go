@@ -147,7 +147,7 @@ func TestInspect_Refused(t *testing.T) {
 	}{
 		{"Held", []string{"--data", held}, 1, held + " is held by a running ticketq: stop it first, or ask the server"},
 		{"UnknownQueue", []string{"--data", dir, "--queue", "nope"}, 1, `has no queue "nope" (its queues: emails, reports)`},
-		{"Missing", []string{"--data", t.TempDir()}, 1, "is --data the directory `ticketq serve` was given?"},
+		{"Missing", []string{"--data", t.TempDir()}, 1, "is --data the directory 'ticketq serve' was given?"},
 		{"BadState", []string{"--data", dir, "--state", "done"}, 2, `unknown state "done"`},
 		{"BadQueueName", []string{"--data", dir, "--queue", "a/b"}, 2, "--queue"},
 		{"NegativeLimit", []string{"--data", dir, "--limit", "-1"}, 2, "--limit -1"},
