@@ -84,14 +84,41 @@ type QueueOptions struct {
 	Burst int
 }
 
-// Defaults of QueueOptions.
+// Defaults of QueueOptions, also in DefaultOptions.
 const (
-	DefaultWorkers     = 4
-	DefaultMaxAttempts = 10
-	DefaultTimeout     = 10 * time.Minute
+	DefaultWorkers     = job.DefaultWorkers
+	DefaultMaxAttempts = job.DefaultMaxAttempts
+	DefaultTimeout     = job.DefaultTimeout
 )
 
+// DefaultOptions returns what the zero values of Options stand for. It is
+// the one place where the defaults are set: Open fills a zero field from
+// it, and the ticketq binary starts its flags from it, so a default changed
+// here changes both. Its Queue is the fallback of every queue's own
+// QueueOptions.
+func DefaultOptions() Options {
+	return Options{
+		Clock: job.SystemClock{},
+		Grace: job.DefaultGrace,
+		Queue: QueueOptions{
+			Workers:     job.DefaultWorkers,
+			MaxAttempts: job.DefaultMaxAttempts,
+			Timeout:     job.DefaultTimeout,
+			BackoffBase: job.DefaultBackoffBase,
+			BackoffMax:  job.DefaultBackoffMax,
+		},
+		RetainSucceeded: 24 * time.Hour,
+		RetainDead:      7 * 24 * time.Hour,
+		SweepInterval:   time.Minute,
+		SweepBatch:      500,
+		Observer:        noObserver{},
+	}
+}
+
+// withDefaults fills each zero field from d (the Options' Queue, the
+// settings of queues without their own), else from DefaultOptions.
 func (o QueueOptions) withDefaults(d QueueOptions) QueueOptions {
+	def := DefaultOptions().Queue
 	pick := func(v, fallback, def int) int {
 		if v > 0 {
 			return v
@@ -111,15 +138,15 @@ func (o QueueOptions) withDefaults(d QueueOptions) QueueOptions {
 		return def
 	}
 	return QueueOptions{
-		Workers:     pick(o.Workers, d.Workers, DefaultWorkers),
-		MaxAttempts: pick(o.MaxAttempts, d.MaxAttempts, DefaultMaxAttempts),
-		Timeout:     pickD(o.Timeout, d.Timeout, DefaultTimeout),
-		BackoffBase: pickD(o.BackoffBase, d.BackoffBase, time.Second),
-		BackoffMax:  pickD(o.BackoffMax, d.BackoffMax, 10*time.Minute),
-		MaxQueued:   pick(o.MaxQueued, d.MaxQueued, 0),
-		MaxLeases:   pick(o.MaxLeases, d.MaxLeases, 0),
+		Workers:     pick(o.Workers, d.Workers, def.Workers),
+		MaxAttempts: pick(o.MaxAttempts, d.MaxAttempts, def.MaxAttempts),
+		Timeout:     pickD(o.Timeout, d.Timeout, def.Timeout),
+		BackoffBase: pickD(o.BackoffBase, d.BackoffBase, def.BackoffBase),
+		BackoffMax:  pickD(o.BackoffMax, d.BackoffMax, def.BackoffMax),
+		MaxQueued:   pick(o.MaxQueued, d.MaxQueued, def.MaxQueued),
+		MaxLeases:   pick(o.MaxLeases, d.MaxLeases, def.MaxLeases),
 		Rate:        pickF(o.Rate, d.Rate),
-		Burst:       pick(o.Burst, d.Burst, 0),
+		Burst:       pick(o.Burst, d.Burst, def.Burst),
 	}
 }
 
@@ -202,26 +229,27 @@ func (o QueueOptions) pool(opts Options) dispatcher.Options {
 const ProgressInterval = 500 * time.Millisecond
 
 func (o Options) withDefaults() Options {
+	d := DefaultOptions()
 	if o.Clock == nil {
-		o.Clock = job.SystemClock{}
+		o.Clock = d.Clock
 	}
 	if o.Grace <= 0 {
-		o.Grace = 30 * time.Second
+		o.Grace = d.Grace
 	}
 	if o.RetainSucceeded == 0 {
-		o.RetainSucceeded = 24 * time.Hour
+		o.RetainSucceeded = d.RetainSucceeded
 	}
 	if o.RetainDead == 0 {
-		o.RetainDead = 7 * 24 * time.Hour
+		o.RetainDead = d.RetainDead
 	}
 	if o.SweepInterval <= 0 {
-		o.SweepInterval = time.Minute
+		o.SweepInterval = d.SweepInterval
 	}
 	if o.SweepBatch <= 0 {
-		o.SweepBatch = 500
+		o.SweepBatch = d.SweepBatch
 	}
 	if o.Observer == nil {
-		o.Observer = noObserver{}
+		o.Observer = d.Observer
 	}
 	return o
 }

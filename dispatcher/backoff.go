@@ -3,6 +3,8 @@ package dispatcher
 import (
 	"math/rand/v2"
 	"time"
+
+	"github.com/ticketq/ticketq/job"
 )
 
 // Backoff is an exponential backoff with "equal jitter": the n-th retry
@@ -18,10 +20,10 @@ type Backoff struct {
 
 func (b Backoff) withDefaults() Backoff {
 	if b.Base <= 0 {
-		b.Base = time.Second
+		b.Base = job.DefaultBackoffBase
 	}
 	if b.Max <= 0 {
-		b.Max = 10 * time.Minute
+		b.Max = job.DefaultBackoffMax
 	}
 	if b.Max < b.Base {
 		b.Max = b.Base

@@ -50,10 +50,10 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.Workers <= 0 {
-		o.Workers = 4
+		o.Workers = job.DefaultWorkers
 	}
 	if o.Grace <= 0 {
-		o.Grace = 30 * time.Second
+		o.Grace = job.DefaultGrace
 	}
 	if o.HardStop <= 0 {
 		o.HardStop = 5 * time.Second
