@@ -13,7 +13,7 @@ import (
 
 // Defaults of the pull-mode bodies.
 const (
-	defaultVisibility = 30 * time.Second
+	defaultVisibility = job.DefaultVisibility
 	defaultLeaseMax   = 1
 )
 

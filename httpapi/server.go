@@ -48,7 +48,7 @@ type Queue interface {
 
 var _ Queue = (*ticketq.Queue)(nil)
 
-// Defaults of Options.
+// Defaults of Options, also in DefaultOptions.
 const (
 	// DefaultMaxBodyBytes holds a full batch (DefaultMaxBatch, 10,000
 	// jobs) of jobs of up to about 400 bytes of JSON each: the two
@@ -107,21 +107,34 @@ type Options struct {
 	Observer Observer
 }
 
+// DefaultOptions returns what the zero values of Options stand for; the
+// ticketq binary starts its flags from it.
+func DefaultOptions() Options {
+	return Options{
+		MaxBodyBytes: DefaultMaxBodyBytes,
+		MaxWait:      DefaultMaxWait,
+		MaxLongPolls: DefaultMaxLongPolls,
+		MaxBatch:     DefaultMaxBatch,
+		Observer:     noObserver{},
+	}
+}
+
 func (o Options) withDefaults() Options {
+	d := DefaultOptions()
 	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = DefaultMaxBodyBytes
+		o.MaxBodyBytes = d.MaxBodyBytes
 	}
 	if o.MaxWait <= 0 {
-		o.MaxWait = DefaultMaxWait
+		o.MaxWait = d.MaxWait
 	}
 	if o.MaxLongPolls <= 0 {
-		o.MaxLongPolls = DefaultMaxLongPolls
+		o.MaxLongPolls = d.MaxLongPolls
 	}
 	if o.MaxBatch <= 0 || o.MaxBatch > ticketq.MaxBatch {
-		o.MaxBatch = DefaultMaxBatch
+		o.MaxBatch = d.MaxBatch
 	}
 	if o.Observer == nil {
-		o.Observer = noObserver{}
+		o.Observer = d.Observer
 	}
 	return o
 }

@@ -2,7 +2,8 @@ package main
 
 import "flag"
 
-const defaultServer = "http://127.0.0.1:8080"
+// defaultServer is where a serve with default flags listens.
+const defaultServer = "http://" + defaultAddr
 
 // serverFlag registers --server, read from TICKETQ_SERVER when absent.
 func serverFlag(fs *cmdFlags) *string {

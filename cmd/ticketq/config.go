@@ -16,9 +16,9 @@ import (
 	"github.com/ticketq/ticketq/job"
 )
 
-// Config is everything `ticketq serve` can be told. Defaults are set in one
-// place, newConfig; every field is filled from its flag, else its
-// environment variable, else the default.
+// Config is everything `ticketq serve` can be told. Every field is filled
+// from its flag, else its environment variable, else its default from
+// newConfig.
 type Config struct {
 	Addr     string
 	Data     string
@@ -78,23 +78,32 @@ type S3Config struct {
 	PathStyle bool
 }
 
+// defaultAddr is serve's --addr, and where the client commands look for a
+// server by default.
+const defaultAddr = "127.0.0.1:8080"
+
+// newConfig returns the defaults: the libraries' (ticketq.DefaultOptions,
+// httpapi.DefaultOptions), so that a server and an embedding program start
+// alike, and the few that only the binary has (the address, the data
+// directory, the http.Server's timeouts, the queue cap).
 func newConfig() *Config {
+	lib, api := ticketq.DefaultOptions(), httpapi.DefaultOptions()
 	return &Config{
-		Addr:          "127.0.0.1:8080",
+		Addr:          defaultAddr,
 		Data:          "ticketq-data",
 		S3:            S3Config{Endpoint: executor.DefaultS3Endpoint, Region: executor.DefaultS3Region, Key: executor.DefaultS3Key},
-		Queue:         ticketq.QueueOptions{Workers: ticketq.DefaultWorkers, MaxAttempts: ticketq.DefaultMaxAttempts, Timeout: ticketq.DefaultTimeout, BackoffBase: time.Second, BackoffMax: 10 * time.Minute},
-		Grace:         30 * time.Second,
-		RetainOK:      24 * time.Hour,
-		RetainDead:    7 * 24 * time.Hour,
-		MaxBody:       httpapi.DefaultMaxBodyBytes,
-		MaxWait:       60 * time.Second,
-		MaxPolls:      httpapi.DefaultMaxLongPolls,
+		Queue:         lib.Queue,
+		Grace:         lib.Grace,
+		RetainOK:      lib.RetainSucceeded,
+		RetainDead:    lib.RetainDead,
+		MaxBody:       api.MaxBodyBytes,
+		MaxWait:       api.MaxWait,
+		MaxPolls:      api.MaxLongPolls,
 		MaxQueues:     10000,
 		HeaderTimeout: 10 * time.Second,
 		ReadTimeout:   30 * time.Second,
 		IdleTimeout:   2 * time.Minute,
-		MaxBatch:      httpapi.DefaultMaxBatch,
+		MaxBatch:      api.MaxBatch,
 		LogLevel:      "info",
 		LogFormat:     "auto",
 		QueueConfig:   map[string]*QueueConfig{},
