@@ -16,7 +16,7 @@ import (
 )
 
 // Role is what a token may do. Admin may do everything; the other roles
-// are listed per route in routeRoles.
+// are listed per route in the route table (routes.go).
 type Role string
 
 // The roles a Token can have.
@@ -143,41 +143,12 @@ const (
 	submitter roleSet = 1 << iota
 	worker
 	administrator
+
+	// adminOnly is the set of a route that only admin may use.
+	adminOnly roleSet = 0
 )
 
 var roleBits = map[Role]roleSet{RoleSubmit: submitter, RoleWork: worker, RoleAdmin: administrator}
-
-// routeKey names a route of the table in routes.go.
-type routeKey struct{ method, template string }
-
-// routeRoles says which roles may use each route besides admin. A route
-// missing here is admin-only (the safe default for a route added later);
-// TestAuth_EveryRouteHasRoles makes the omission visible. HEAD is not
-// listed: it has the roles of GET on the same path (rolesOf).
-var routeRoles = map[routeKey]roleSet{
-	{http.MethodPost, "/v1/queues/{queue}/jobs"}:    submitter,
-	{http.MethodGet, "/v1/jobs/{ticket}"}:           submitter | worker,
-	{http.MethodDelete, "/v1/jobs/{ticket}"}:        submitter, // a submit token: its own jobs only
-	{http.MethodPost, "/v1/queues/{queue}/leases"}:  worker,
-	{http.MethodPost, "/v1/jobs/{ticket}/ack"}:      worker,
-	{http.MethodPost, "/v1/jobs/{ticket}/nack"}:     worker,
-	{http.MethodPost, "/v1/jobs/{ticket}/extend"}:   worker,
-	{http.MethodPost, "/v1/jobs/{ticket}/progress"}: worker,
-	{http.MethodPost, "/v1/jobs/{ticket}/release"}:  worker,
-	// The probes, when OpenPaths does not leave them open.
-	{http.MethodGet, "/healthz"}:                   submitter | worker,
-	{http.MethodGet, "/readyz"}:                    submitter | worker,
-	{http.MethodGet, "/v1/queues"}:                 0,
-	{http.MethodGet, "/v1/queues/{queue}"}:         0,
-	{http.MethodPatch, "/v1/queues/{queue}"}:       0,
-	{http.MethodGet, "/v1/queues/{queue}/jobs"}:    0,
-	{http.MethodPost, "/v1/queues/{queue}/pause"}:  0,
-	{http.MethodPost, "/v1/queues/{queue}/resume"}: 0,
-	{http.MethodPost, "/v1/jobs/{ticket}/retry"}:   0,
-	{http.MethodGet, MetricsPath}:                  0, // admin, unless OpenPaths lists it
-	{http.MethodGet, "/v1/openapi.json"}:           submitter | worker,
-	{http.MethodGet, "/v1/backup"}:                 0,
-}
 
 // authenticator holds the configured tokens as digests.
 type authenticator struct {
@@ -272,18 +243,14 @@ func required(router *mux.Router, r *http.Request) roleSet {
 	return rolesOf(r.Method, tmpl)
 }
 
-// rolesOf returns the roles that may use a route: its entry in routeRoles
-// and admin. HEAD, which is GET without the body, has the roles of GET.
+// rolesOf returns the roles that may use a route: those of its line in
+// the route table, and admin. A route the table does not hold is admin
+// only. HEAD has the roles of GET.
 func rolesOf(method, template string) roleSet {
-	return routeRoles[roleKey(method, template)] | administrator
-}
-
-// roleKey is the entry of routeRoles that holds a route's roles.
-func roleKey(method, template string) routeKey {
-	if method == http.MethodHead {
-		method = http.MethodGet
+	if rt := lookupRoute(method, template); rt != nil {
+		return rt.roles | administrator
 	}
-	return routeKey{method, template}
+	return administrator
 }
 
 // authorize checks the request's token when tokens are configured and

@@ -2,50 +2,9 @@ package httpapi
 
 import (
 	"fmt"
-	"net/http"
-	"slices"
 	"strings"
 	"testing"
-
-	"github.com/gorilla/mux"
 )
-
-// Ensure that the role table names exactly the routes of the route table,
-// so that a new route cannot be added without deciding who may use it
-// (until then it would be admin only).
-func TestAuth_EveryRouteHasRoles(t *testing.T) {
-	s := New(nil, Options{Metrics: http.NotFoundHandler()}) // every optional route too
-	seen := map[routeKey]bool{}
-	err := s.router.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
-		tmpl, err := route.GetPathTemplate()
-		if err != nil {
-			return err
-		}
-		methods, err := route.GetMethods()
-		if err != nil {
-			return err
-		}
-		for _, m := range methods {
-			k := roleKey(m, tmpl)
-			seen[k] = true
-			if _, ok := routeRoles[k]; !ok {
-				t.Errorf("route %s %s has no entry in routeRoles", m, tmpl)
-			}
-			if m == http.MethodGet && !slices.Contains(methods, http.MethodHead) {
-				t.Errorf("route GET %s does not answer HEAD", tmpl)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k := range routeRoles {
-		if !seen[k] {
-			t.Errorf("routeRoles names %s %s, which is not a route", k.method, k.template)
-		}
-	}
-}
 
 // Ensure that a secret is compared with every configured token whichever
 // matches, first, last or none, so that timing tells nothing about which

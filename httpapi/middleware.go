@@ -117,9 +117,9 @@ type recorder struct {
 	wroteHeader bool
 	bytes       int64
 
-	// route is the template of the route that took the request, empty
-	// when none did (nameRoutes sets it).
-	route string
+	// route is the route that took the request, nil when none did
+	// (named sets it).
+	route *route
 	// answered is when the status was written: for a submit, just after
 	// its fsync, before the body goes out.
 	answered time.Time

@@ -3,8 +3,6 @@ package httpapi
 import (
 	"net/http"
 	"time"
-
-	"github.com/gorilla/mux"
 )
 
 // Observer receives what the HTTP metrics count (package metrics
@@ -28,24 +26,14 @@ type noObserver struct{}
 func (noObserver) Request(string, string, int, time.Duration) {}
 func (noObserver) Acked(time.Duration)                        {}
 
-// nameRoutes wraps every route's handler so that the request's recorder
-// learns its route template, the label of the HTTP metrics: a path would
-// make one series per ticket. Done once, after the table is built, so that
-// the route table stays one line per route.
-func nameRoutes(r *mux.Router) {
-	_ = r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
-		tmpl, err := route.GetPathTemplate()
-		h := route.GetHandler()
-		if err != nil || h == nil {
-			return nil
+// named wraps a route's handler so that the request's recorder learns its
+// route, whose template is the label of the HTTP metrics.
+func named(rt *route, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if rec := recorderOf(w); rec != nil {
+			rec.route = rt
 		}
-		route.Handler(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			if rec := recorderOf(w); rec != nil {
-				rec.route = tmpl
-			}
-			h.ServeHTTP(w, req)
-		}))
-		return nil
+		h.ServeHTTP(w, req)
 	})
 }
 
@@ -63,18 +51,19 @@ func recorderOf(w http.ResponseWriter) *recorder {
 	}
 }
 
-// submitRoute is the template of the submit route, whose successful
-// answers are acks.
-const submitRoute = "/v1/queues/{queue}/jobs"
-
-// observe reports an answered request, and a submit's ack latency: from
-// its arrival to its status being written, which comes right after the
-// commit's fsync.
+// observe reports an answered request, labeled with its route's template
+// (empty for a path no route takes), and the ack latency of a route that
+// counts acks: from its arrival to its status being written, which comes
+// right after the commit's fsync.
 func (s *Server) observe(rec *recorder, r *http.Request) {
 	now := time.Now()
 	status := rec.statusOr200()
-	s.obs.Request(rec.route, methodLabel(r.Method), status, now.Sub(rec.start))
-	if rec.route == submitRoute && r.Method == http.MethodPost && (status == http.StatusAccepted || status == http.StatusOK) && !rec.answered.IsZero() {
+	var label string
+	if rec.route != nil {
+		label = rec.route.path
+	}
+	s.obs.Request(label, methodLabel(r.Method), status, now.Sub(rec.start))
+	if rec.route != nil && rec.route.counts == acks && (status == http.StatusAccepted || status == http.StatusOK) && !rec.answered.IsZero() {
 		s.obs.Acked(rec.answered.Sub(rec.start))
 	}
 }

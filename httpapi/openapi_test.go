@@ -338,7 +338,7 @@ func TestOpenAPI_RoutesMatchDocument(t *testing.T) {
 	}
 }
 
-// Ensure that each operation's x-roles are the roles that routeRoles lets
+// Ensure that each operation's x-roles are the roles that the route table lets
 // use the route, admin included.
 func TestOpenAPI_RolesMatchRouteRoles(t *testing.T) {
 	spec := loadSpec(t)
@@ -353,7 +353,7 @@ func TestOpenAPI_RolesMatchRouteRoles(t *testing.T) {
 		got := slices.Sorted(slices.Values(o.op.Roles))
 		slices.Sort(want)
 		if !slices.Equal(got, want) {
-			t.Errorf("%s: x-roles %v, routeRoles allows %v", o, got, want)
+			t.Errorf("%s: x-roles %v, the route table allows %v", o, got, want)
 		}
 	}
 }
