@@ -142,7 +142,7 @@ const (
 	DefaultWaitPoll = 30 * time.Second
 	// MaxWaitPoll is the longest long-poll the server takes by default
 	// (its --max-wait); Wait never asks for more.
-	MaxWaitPoll = 60 * time.Second
+	MaxWaitPoll = job.DefaultMaxWait
 )
 
 // Wait returns the job once it is final (succeeded, dead or canceled). It

@@ -56,7 +56,7 @@ func (o Options) withDefaults() Options {
 		o.Grace = job.DefaultGrace
 	}
 	if o.HardStop <= 0 {
-		o.HardStop = 5 * time.Second
+		o.HardStop = job.DefaultHardStop
 	}
 	if o.Poll <= 0 {
 		o.Poll = 5 * time.Second

@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ticketq/ticketq"
+	"github.com/ticketq/ticketq/job"
 )
 
 // Queue is what the HTTP API needs of a queue; *ticketq.Queue implements it.
@@ -54,7 +55,7 @@ const (
 	// jobs) of jobs of up to about 400 bytes of JSON each: the two
 	// defaults must agree, or the batch limit could not be reached.
 	DefaultMaxBodyBytes = 4 << 20
-	DefaultMaxWait      = 60 * time.Second
+	DefaultMaxWait      = job.DefaultMaxWait
 	DefaultMaxLongPolls = 1024
 	DefaultMaxBatch     = ticketq.MaxBatch
 )

@@ -21,7 +21,13 @@ const (
 	// DefaultGrace is how long running jobs may finish at shutdown before
 	// they are canceled (and replayed at the next start).
 	DefaultGrace = 30 * time.Second
+	// DefaultHardStop is how long handlers canceled at the end of the
+	// grace period may take to return before they are abandoned.
+	DefaultHardStop = 5 * time.Second
 	// DefaultVisibility is how long a lease lasts when its worker asks for
 	// no visibility.
 	DefaultVisibility = 30 * time.Second
+	// DefaultMaxWait is the longest long-poll (?wait=) a server takes
+	// unless it is configured otherwise; the Go client asks for no more.
+	DefaultMaxWait = 60 * time.Second
 )
