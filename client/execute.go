@@ -1,16 +1,14 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sync"
 	"time"
 
+	"github.com/ticketq/ticketq/internal/runner"
 	"github.com/ticketq/ticketq/internal/strictjson"
 	"github.com/ticketq/ticketq/job"
 )
@@ -19,16 +17,13 @@ import (
 // job; reports in between are coalesced into the latest.
 const progressInterval = time.Second
 
-// maxPanicStack bounds the stack kept in the error of a panicking run.
-const maxPanicStack = 2048
-
 // run is one leased job being worked on.
 type run struct {
 	w   *worker
 	lj  LeasedJob
 	log *slog.Logger
 	// cancel ends the handler's context with a cause.
-	cancel context.CancelCauseFunc
+	cancel func(cause error)
 	// calls bounds the heartbeats and progress reports; it ends when the
 	// handler has returned, so that none outlives the run.
 	calls context.Context
@@ -49,20 +44,16 @@ type progressReport struct {
 }
 
 // execute runs the handler on one leased job, keeps the lease alive while
-// it runs, and settles the outcome. runs ends (cause job.ErrShutdown) when
-// the grace period is over.
-func (w *worker) execute(runs context.Context, lj LeasedJob) {
-	hctx, cancel := context.WithCancelCause(runs)
-	defer cancel(nil)
-	if lj.Timeout > 0 {
-		// The server's own runs end at the job's timeout; so do ours.
-		var stop context.CancelFunc
-		hctx, stop = context.WithTimeoutCause(hctx, lj.Timeout, fmt.Errorf("%w after %s", job.ErrTimeout, lj.Timeout))
-		defer stop()
-	}
+// it runs, and settles the outcome. The handler's context ends (cause
+// job.ErrShutdown) when the grace period is over.
+func (w *worker) execute(lj LeasedJob) {
+	// The server's own runs end at the job's timeout; so do ours.
+	hr := runner.Start(w.runs.Context(), lj.Timeout)
+	defer hr.End()
+	hctx := hr.Context()
 	calls, endCalls := context.WithCancel(w.base)
 	r := &run{
-		w: w, lj: lj, cancel: cancel, calls: calls, kick: make(chan struct{}, 1),
+		w: w, lj: lj, cancel: hr.Cancel, calls: calls, kick: make(chan struct{}, 1),
 		log: w.log.With("ticket", lj.Ticket, "attempt", lj.Attempt),
 	}
 	j := &job.Job{
@@ -76,7 +67,7 @@ func (w *worker) execute(runs context.Context, lj LeasedJob) {
 	helpers.Go(r.heartbeat)
 	helpers.Go(r.progressLoop)
 	r.log.Debug("job started")
-	result, err := call(hctx, w.handler, j)
+	result, err := runner.Call(hctx, w.handler, j)
 	endCalls()
 	helpers.Wait()
 
@@ -91,36 +82,6 @@ func (w *worker) execute(runs context.Context, lj LeasedJob) {
 	}
 	r.flushProgress()
 	r.settle(context.Cause(hctx), result, err)
-}
-
-// call runs the handler, turning a panic into an error.
-func call(ctx context.Context, h job.Handler, j *job.Job) (result []byte, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("panic: %v\n%s", v, panicStack(debug.Stack()))
-		}
-	}()
-	return h(ctx, j)
-}
-
-// panicStack trims a stack taken in a deferred recover to the frames from
-// the one that panicked on, at most maxPanicStack bytes of them.
-func panicStack(stack []byte) []byte {
-	// Skip the goroutine header, debug.Stack, the deferred function and
-	// runtime.panic with its file line.
-	if i := bytes.Index(stack, []byte("\npanic(")); i >= 0 {
-		rest := stack[i+1:]
-		for range 2 {
-			if j := bytes.IndexByte(rest, '\n'); j >= 0 {
-				rest = rest[j+1:]
-			}
-		}
-		stack = rest
-	}
-	if len(stack) > maxPanicStack {
-		stack = stack[:maxPanicStack]
-	}
-	return bytes.TrimSpace(stack)
 }
 
 // settle acks or nacks the finished run. cause is why the handler's
@@ -146,7 +107,7 @@ func (r *run) settle(cause error, result []byte, err error) {
 		return
 	case err != nil && cause != nil && !errors.Is(err, cause):
 		// Name the cause (a timeout) in the error the job keeps.
-		opts = NackOptions{Error: fmt.Errorf("%w: %w", cause, err).Error()}
+		opts = NackOptions{Error: runner.WithCause(err, cause).Error()}
 	case errors.As(err, &perm):
 		opts = NackOptions{Error: err.Error(), Permanent: true}
 	case errors.As(err, &later):

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ticketq/ticketq/internal/runner"
 	"github.com/ticketq/ticketq/job"
 )
 
@@ -156,52 +157,38 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	// Handlers and their calls to the server outlive ctx by design (the
-	// grace period and the final ack), so they hang off a context that
-	// keeps ctx's values but not its end.
+	// grace period and the final ack), so they hang off contexts that
+	// keep ctx's values but not its end: the group's root for handlers,
+	// base for calls.
 	base := context.WithoutCancel(ctx)
-	runs, stopRuns := context.WithCancelCause(base)
-	defer stopRuns(nil)
+	runs := runner.NewGroup(ctx)
 	// Leasing ends with ctx, or earlier when the token is refused.
 	leasing, stopLeasing := context.WithCancel(ctx)
 	defer stopLeasing()
 	wk := &worker{
-		workerConfig: cfg, base: base, slots: make(chan struct{}, cfg.concurrency),
-		stopLeasing: stopLeasing, stopRuns: stopRuns, refused: make(chan struct{}),
+		workerConfig: cfg, base: base, runs: runs, slots: make(chan struct{}, cfg.concurrency),
+		stopLeasing: stopLeasing, refused: make(chan struct{}),
 	}
 
-	err = wk.lease(leasing, runs)
+	err = wk.lease(leasing)
 
-	done := make(chan struct{})
-	go func() { wk.wg.Wait(); close(done) }()
-	grace := time.NewTimer(cfg.grace)
-	defer grace.Stop()
-	select {
-	case <-done:
-	case <-wk.refused:
-		// The runs are canceled already, and nothing they return can be
-		// settled: there is no grace to give.
-		wk.abandonAfter(done, cfg.hardStop)
-	case <-grace.C:
-		cfg.log.Warn("grace period over; canceling running jobs", "grace", cfg.grace)
-		stopRuns(job.ErrShutdown)
-		wk.abandonAfter(done, cfg.hardStop)
-	}
+	runs.Stop(runner.Stopping{
+		Grace: cfg.grace, HardStop: cfg.hardStop,
+		// Once the token is refused, the runs are canceled already, and
+		// nothing they return can be settled: there is no grace to give.
+		Cut: wk.refused,
+		GraceOver: func() {
+			cfg.log.Warn("grace period over; canceling running jobs", "grace", cfg.grace)
+		},
+		Abandon: func() {
+			cfg.log.Error("handlers ignored the cancel of their context; abandoning them", "hard_stop", cfg.hardStop)
+		},
+	})
 	// A refusal may also come from the last acks, after ctx ended.
 	if rerr := wk.refusal(); rerr != nil {
 		return rerr
 	}
 	return err
-}
-
-// abandonAfter waits for done, the end of every handler, for at most d.
-func (w *worker) abandonAfter(done <-chan struct{}, d time.Duration) {
-	hard := time.NewTimer(d)
-	defer hard.Stop()
-	select {
-	case <-done:
-	case <-hard.C:
-		w.log.Error("handlers ignored the cancel of their context; abandoning them", "hard_stop", d)
-	}
 }
 
 // DefaultHardStop is the default of Worker.HardStop.
@@ -211,15 +198,14 @@ const DefaultHardStop = 5 * time.Second
 type worker struct {
 	workerConfig
 	base context.Context
+	// runs are the running handlers, and their graceful stop.
+	runs *runner.Group
 	// slots holds a token per running job, so that never more than
 	// concurrency jobs are leased at once.
 	slots chan struct{}
-	wg    sync.WaitGroup
 
-	// stopLeasing and stopRuns end the lease loop and the handlers'
-	// contexts; refuse calls them.
+	// stopLeasing ends the lease loop; refuse calls it.
 	stopLeasing context.CancelFunc
-	stopRuns    context.CancelCauseFunc
 	// refused is closed, and refusalErr holds Run's error, once the
 	// server has refused the token.
 	refused    chan struct{}
@@ -249,7 +235,7 @@ func (w *worker) refuse(err error) error {
 		w.log.Error("the server refused the token; stopping the worker (its jobs run again when their leases expire)", "err", err)
 		close(w.refused)
 		w.stopLeasing()
-		w.stopRuns(w.refusalErr)
+		w.runs.CancelAll(w.refusalErr)
 	}
 	return w.refusalErr
 }
@@ -263,7 +249,7 @@ func (w *worker) refusal() error {
 
 // lease is the leasing loop: it takes as many jobs as there are free slots
 // and starts a run for each, until ctx ends.
-func (w *worker) lease(ctx, runs context.Context) error {
+func (w *worker) lease(ctx context.Context) error {
 	backoff := leaseBackoffBase
 	for {
 		n := w.acquire(ctx)
@@ -303,9 +289,9 @@ func (w *worker) lease(ctx, runs context.Context) error {
 		}
 		backoff = leaseBackoffBase
 		for _, lj := range jobs {
-			w.wg.Go(func() {
+			w.runs.Go(func() {
 				defer w.release(1)
-				w.execute(runs, lj)
+				w.execute(lj)
 			})
 		}
 	}

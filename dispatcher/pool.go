@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +11,7 @@ import (
 
 	"github.com/ticketq/ticketq/internal/logfield"
 	"github.com/ticketq/ticketq/internal/ratelimit"
+	"github.com/ticketq/ticketq/internal/runner"
 	"github.com/ticketq/ticketq/job"
 )
 
@@ -83,35 +81,23 @@ type Pool struct {
 	limit atomic.Int64 // workers: jobs run at once
 	done  *completer
 
-	mu       sync.Mutex
-	running  map[job.Ticket]*run // the latest run of each ticket
-	inFlight int
-
-	// missed counts cancels that found no run of their ticket. A run
-	// claimed before such a cancel may have been canceled before it
-	// registered; only then is the store asked whether it still holds the
-	// job, which saves a read per run in the common case.
-	missed atomic.Uint64
-}
-
-// run is one execution of a job. A ticket can have two at once (a canceled
-// run whose handler has not returned yet, and the run after a retry), so
-// entries are compared by identity before they are removed.
-type run struct {
-	cancel context.CancelCauseFunc
+	// runs are the running runs, by ticket for Cancel. A run claimed
+	// before a cancel that missed it (runs.Missed) may have been canceled
+	// before it registered; only then is the store asked whether it still
+	// holds the job, which saves a read per run in the common case.
+	runs runner.Registry
 }
 
 // New returns a pool for queue that runs h on jobs from src. Call Run.
 func New(queue string, h job.Handler, src Source, opts Options) *Pool {
 	opts = opts.withDefaults()
 	p := &Pool{
-		queue:   queue,
-		h:       h,
-		src:     src,
-		opts:    opts,
-		log:     opts.Logger.With().Str("component", "dispatcher").Str("queue", queue).Logger(),
-		wake:    make(chan struct{}, 1),
-		running: make(map[job.Ticket]*run),
+		queue: queue,
+		h:     h,
+		src:   src,
+		opts:  opts,
+		log:   opts.Logger.With().Str("component", "dispatcher").Str("queue", queue).Logger(),
+		wake:  make(chan struct{}, 1),
 	}
 	p.limit.Store(int64(opts.Workers))
 	p.done = newCompleter(p)
@@ -137,23 +123,12 @@ func (p *Pool) Wake() {
 // Cancel cancels the context of the job's run if it is running here, with
 // cause job.ErrJobCanceled, and reports whether it was.
 func (p *Pool) Cancel(t job.Ticket) bool {
-	p.mu.Lock()
-	r, ok := p.running[t]
-	if !ok {
-		p.missed.Add(1)
-	}
-	p.mu.Unlock()
-	if ok {
-		r.cancel(job.ErrJobCanceled)
-	}
-	return ok
+	return p.runs.Cancel(t, job.ErrJobCanceled)
 }
 
 // InFlight returns the number of runs going on now.
 func (p *Pool) InFlight() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.inFlight
+	return p.runs.Running()
 }
 
 // Run claims and runs jobs until ctx ends, then shuts down gracefully:
@@ -163,9 +138,8 @@ func (p *Pool) InFlight() int {
 // replayed by recovery at the next start.
 func (p *Pool) Run(ctx context.Context) error {
 	// Runs must outlive ctx (stopping to claim is not stopping to run), so
-	// their contexts hang off a separate root canceled only at the end of Grace.
-	runCtx, stopRuns := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer stopRuns(job.ErrShutdown)
+	// their contexts hang off the group's root, canceled only at the end of Grace.
+	group := runner.NewGroup(ctx)
 	completing := make(chan struct{})
 	go func() { defer close(completing); p.done.run(context.WithoutCancel(ctx)) }()
 	// However the pool stops, the outcomes handed over so far are recorded
@@ -181,36 +155,23 @@ func (p *Pool) Run(ctx context.Context) error {
 
 	// One goroutine per running job, at most limit of them: the limit can
 	// change while the pool runs, which a fixed set of workers could not.
-	var wg sync.WaitGroup
 	freed := make(chan struct{}, job.MaxWorkers)
 	p.feed(ctx, func(j *job.Job, missed uint64) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.execute(runCtx, j, missed)
+		group.Go(func() {
+			p.execute(group.Context(), j, missed)
 			freed <- struct{}{}
-		}()
+		})
 	}, freed)
 
-	idle := make(chan struct{})
-	go func() { wg.Wait(); close(idle) }()
-	grace := time.NewTimer(p.opts.Grace)
-	defer grace.Stop()
-	select {
-	case <-idle:
-		return nil
-	case <-grace.C:
-	}
-	n := p.InFlight()
-	p.log.Warn().Int("running", n).Float64("grace_ms", logfield.Millis(p.opts.Grace)).Msg("grace period over; canceling runs, their jobs will be replayed at next start")
-	stopRuns(job.ErrShutdown)
-	hard := time.NewTimer(p.opts.HardStop)
-	defer hard.Stop()
-	select {
-	case <-idle:
-	case <-hard.C:
-		p.log.Error().Int("running", p.InFlight()).Msg("handlers ignored cancellation; abandoning them")
-	}
+	group.Stop(runner.Stopping{
+		Grace: p.opts.Grace, HardStop: p.opts.HardStop,
+		GraceOver: func() {
+			p.log.Warn().Int("running", p.InFlight()).Float64("grace_ms", logfield.Millis(p.opts.Grace)).Msg("grace period over; canceling runs, their jobs will be replayed at next start")
+		},
+		Abandon: func() {
+			p.log.Error().Int("running", p.InFlight()).Msg("handlers ignored cancellation; abandoning them")
+		},
+	})
 	return nil
 }
 
@@ -228,7 +189,7 @@ func (p *Pool) feed(ctx context.Context, start func(*job.Job, uint64), freed <-c
 			if n == 0 {
 				wait = min(wait, rateWait)
 			} else {
-				missed := p.missed.Load() // before the claim: see execute
+				missed := p.runs.Missed() // before the claim: see execute
 				got, next, err := p.src.Claim(ctx, p.queue, n)
 				p.opts.Limiter.Refund(n - len(got))
 				// Jobs claimed as ctx ended still run: runs outlive ctx, and
@@ -283,35 +244,18 @@ func (p *Pool) feed(ctx context.Context, start func(*job.Job, uint64), freed <-c
 // execute runs one job and records its outcome. missed is the count of
 // missed cancels read before the job was claimed.
 func (p *Pool) execute(base context.Context, j *job.Job, missed uint64) {
-	ctx, cancel := context.WithCancelCause(base)
-	defer cancel(nil)
 	timeout := j.Timeout
 	if timeout <= 0 {
 		timeout = p.opts.Timeout
 	}
-	if timeout > 0 {
-		var stop context.CancelFunc
-		ctx, stop = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("%w after %s", job.ErrTimeout, timeout))
-		defer stop()
-	}
-	me := &run{cancel: cancel}
-	p.mu.Lock()
-	p.running[j.Ticket] = me
-	p.inFlight++
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		if p.running[j.Ticket] == me {
-			delete(p.running, j.Ticket)
-		}
-		p.inFlight--
-		p.mu.Unlock()
-	}()
+	r := p.runs.Start(base, j.Ticket, timeout)
+	defer r.End()
+	ctx := r.Context()
 
 	// A cancel that committed between the claim and the registration above
 	// found no run to cancel, and counted itself as missed. Only then is
 	// the store asked whether this run still holds the job.
-	if p.missed.Load() != missed {
+	if p.runs.Missed() != missed {
 		if held, err := p.src.Held(base, j); err != nil || !held {
 			if err != nil {
 				p.log.Error().Stringer("ticket", j.Ticket).Err(err).Msg("checking the claim failed; the job will be replayed")
@@ -326,7 +270,7 @@ func (p *Pool) execute(base context.Context, j *job.Job, missed uint64) {
 		}
 		return p.src.ReportProgress(j, percent, message)
 	})
-	result, err := p.call(ctx, j)
+	result, err := runner.Call(ctx, p.h, j)
 
 	cause := context.Cause(ctx)
 	if errors.Is(cause, job.ErrJobCanceled) || errors.Is(cause, job.ErrShutdown) {
@@ -335,37 +279,8 @@ func (p *Pool) execute(base context.Context, j *job.Job, missed uint64) {
 		// result must not be recorded.
 		return
 	}
-	if err != nil && cause != nil && !errors.Is(err, cause) {
-		err = fmt.Errorf("%w: %w", cause, err)
-	}
+	err = runner.WithCause(err, cause)
 	p.done.hand(Done{Job: j, Outcome: p.decide(j, result, err)})
-}
-
-// call runs the handler, turning a panic into a failed attempt with the
-// panic value and a trimmed stack.
-func (p *Pool) call(ctx context.Context, j *job.Job) (result []byte, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			result, err = nil, fmt.Errorf("panic: %v\n%s", v, trimStack(debug.Stack()))
-		}
-	}()
-	return p.h(ctx, j)
-}
-
-// trimStack keeps the frames that matter: it drops the runtime's panic
-// machinery and this package's own frames at the top, and keeps ten lines.
-func trimStack(stack []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(stack)), "\n")
-	for i, l := range lines {
-		if strings.HasPrefix(l, "panic(") && i+2 < len(lines) {
-			lines = lines[i+2:]
-			break
-		}
-	}
-	if len(lines) > 10 {
-		lines = lines[:10]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // decide applies the retry policy to one run.
